@@ -1,0 +1,92 @@
+"""Decoding: a .gsv stream to frames, one segment at a time (what gsdec runs).
+
+Memory holds one segment's Gaussians and one batch of rendered frames, whatever the length
+of the video. The path from bytes to the decoded state (profile payload -> integer points and
+attribute symbols) is exact; rendering the state to pixels is floating point (format_spec.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+import torch
+
+from gscodec.bitstream import PROFILE_RAW, GsvReader, Segment, SequenceHeader, profile0
+from gscodec.errors import InputError, UnsupportedError
+
+RENDER_BATCH = 8
+"""Frames rendered per call to the rasterizer."""
+
+
+def open_input(path: str | os.PathLike[str]) -> BinaryIO:
+    """A binary stream for a .gsv path, or standard input for ``-``."""
+    if str(path) == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a .gsv file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+
+
+def decode_segment_state(header: SequenceHeader, segment: Segment, **geometry_opts: object) -> profile0.DecodedSegment:
+    """Bytes to the decoded (integer and float16) state of one segment."""
+    if header.profile == PROFILE_RAW:
+        return profile0.decode_segment(segment.payload, **geometry_opts)
+    raise UnsupportedError(f"profile {header.profile} is not supported by this decoder")
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Rendered float RGB (1.0 = 255) to 8-bit: clamp to [0, 1], then floor(255 x + 0.5)."""
+    return torch.floor(images.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+@dataclass
+class DecodeStats:
+    segments_decoded: int = 0
+    frames_written: int = 0
+
+
+def decode_frames(
+    reader: GsvReader,
+    device: str = "cpu",
+    start: int = 0,
+    stop: int | None = None,
+    stats: DecodeStats | None = None,
+    on_segment: Callable[[Segment], None] | None = None,
+    **geometry_opts: object,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(frame_index, frame)`` for frames ``start .. stop-1``: (H, W, 3) uint8 RGB."""
+    from gscodec.model.tsw import Gaussians
+    from gscodec.render import render_frames
+
+    h = reader.header
+    backend = "cuda" if device.startswith("cuda") else "cpu"
+    for seg in reader.segments():
+        lo, hi = seg.first_frame, seg.first_frame + seg.frame_count
+        if stop is not None and lo >= stop:
+            break
+        if hi <= start:
+            continue
+        state = decode_segment_state(h, seg, **geometry_opts)
+        g = Gaussians.from_arrays(state.gaussian_arrays(), device=device)
+        first = max(start, lo) - lo
+        last = (min(stop, hi) if stop is not None else hi) - lo
+        for b in range(first, last, RENDER_BATCH):
+            ts = [float(k) for k in range(b, min(b + RENDER_BATCH, last))]
+            with torch.no_grad():
+                frames = to_uint8(render_frames(g, ts, h.width, h.height, backend=backend))
+            for k, frame in zip(ts, frames, strict=True):
+                yield lo + int(k), frame
+        if stats is not None:
+            stats.segments_decoded += 1
+        if on_segment is not None:
+            on_segment(seg)
