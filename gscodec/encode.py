@@ -1,0 +1,187 @@
+"""Encoding: frames to a .gsv stream, one closed segment at a time (what gsenc runs).
+
+The input streams through: only the frames of the segment being fitted are held in memory.
+After each segment is packed, the encoder decodes the packed bytes again and renders them,
+so the quality it reports is that of the stream a decoder will see.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gscodec import __version__
+from gscodec.bitstream import PROFILE_RAW, GsvWriter, SequenceHeader, profile0
+from gscodec.errors import InputError, RuntimeFailure
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Everything gsenc decides, as plain values (the CLI only parses into this)."""
+
+    input: str
+    output: str
+    lam: float = 0.004
+    start_frame: int = 0
+    frames: int | None = None
+    segment_frames: int = 32
+    device: str = "cpu"
+    seed: int = 0
+    preset: str = "medium"
+    iterations: int | None = None
+    gaussians: int | None = None
+    geometry: str = "builtin"
+    tmc3: str | None = None
+    profile: int = PROFILE_RAW
+    test_decode: bool = True
+
+
+@dataclass
+class SegmentReport:
+    index: int
+    first_frame: int
+    frames: int
+    gaussians: int
+    bytes: int
+    geometry_bytes: int
+    psnr: float
+    seconds: float
+
+
+@dataclass
+class EncodeReport:
+    width: int = 0
+    height: int = 0
+    frames: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    segments: list[SegmentReport] = field(default_factory=list)
+
+    @property
+    def bpp(self) -> float:
+        return self.bytes * 8 / max(1, self.width * self.height * self.frames)
+
+    @property
+    def psnr(self) -> float:
+        """Mean RGB PSNR over frames (segments weighted by their frame count)."""
+        if not self.segments:
+            return 0.0
+        return sum(s.psnr * s.frames for s in self.segments) / sum(s.frames for s in self.segments)
+
+
+def _segments(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Group a frame stream into arrays of ``size`` frames (the last may be shorter)."""
+    buf: list[np.ndarray] = []
+    for frame in frames:
+        buf.append(frame)
+        if len(buf) == size:
+            yield np.stack(buf)
+            buf = []
+    if buf:
+        yield np.stack(buf)
+
+
+def check_output_path(output: str, input: str) -> None:
+    out = Path(output)
+    if out.is_dir():
+        raise InputError(f"-o {output}: is a directory; give a file name such as out.gsv")
+    if not out.parent.exists():
+        raise InputError(f"-o {output}: the folder {out.parent} does not exist")
+    if input != "-" and Path(input).exists() and out.exists() and out.resolve() == Path(input).resolve():
+        raise InputError("the output would overwrite the input")
+
+
+def reconstruct(payload: bytes, width: int, height: int, frame_count: int, device: str,
+                **geometry_opts: object) -> np.ndarray:
+    """Decode a packed segment exactly as gsdec does and render its frames: (T, H, W, 3) uint8."""
+    from gscodec.decode import RENDER_BATCH, to_uint8
+    from gscodec.model.tsw import Gaussians
+    from gscodec.render import render_frames
+
+    state = profile0.decode_segment(payload, **geometry_opts)
+    g = Gaussians.from_arrays(state.gaussian_arrays(), device=device)
+    backend = "cuda" if device.startswith("cuda") else "cpu"
+    out = []
+    with torch.no_grad():
+        for b in range(0, frame_count, RENDER_BATCH):
+            ts = [float(k) for k in range(b, min(b + RENDER_BATCH, frame_count))]
+            out.append(to_uint8(render_frames(g, ts, width, height, backend=backend)))
+    return np.concatenate(out)
+
+
+def encode(
+    s: EncodeSettings,
+    on_segment_start: Callable[[int, int], None] | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
+    on_segment_done: Callable[[SegmentReport], None] | None = None,
+) -> EncodeReport:
+    """Encode ``s.input`` to ``s.output``. The output appears only when the whole stream is written."""
+    from gscodec.fit import fit_segment, make_config
+    from gscodec.metrics import psnr_rgb
+    from gscodec.video import open_video
+
+    if s.profile != PROFILE_RAW:
+        raise InputError(f"--profile {s.profile}: this encoder writes profile 0 only")
+    if s.segment_frames < 1 or s.segment_frames > 65535:
+        raise InputError(f"--segment-frames {s.segment_frames}: must be 1..65535")
+    if s.lam < 0:
+        raise InputError(f"--lambda {s.lam}: must be >= 0")
+    check_output_path(s.output, s.input)
+    geometry_opts = {"tmc3": s.tmc3} if s.tmc3 else {}
+    t_start = time.perf_counter()
+    report = EncodeReport()
+    with open_video(s.input, start_frame=s.start_frame, frames=s.frames) as video:
+        info = video.info
+        report.width, report.height = info.width, info.height
+        header = SequenceHeader(
+            width=info.width,
+            height=info.height,
+            frame_count=0,  # filled in when the stream is complete
+            frame_rate=Fraction(info.fps),
+            segment_frames=s.segment_frames,
+            profile=s.profile,
+        )
+        metadata = {
+            "encoder": f"gscodec {__version__}",
+            "preset": s.preset,
+            "seed": str(s.seed),
+            "lambda": repr(s.lam),
+            "geometry": s.geometry,
+        }
+        with GsvWriter(s.output, header, metadata) as writer:
+            for seg_frames in _segments(iter(video), s.segment_frames):
+                index = len(report.segments)
+                t_seg = time.perf_counter()
+                n_frames = seg_frames.shape[0]
+                if on_segment_start:
+                    on_segment_start(index, n_frames)
+                config = make_config(s.preset, iterations=s.iterations, gaussians=s.gaussians, seed=s.seed + index,
+                                     width=info.width, height=info.height, frames=n_frames)
+                gaussians = fit_segment(seg_frames, config, device=s.device, progress=on_step)
+                try:
+                    payload = profile0.encode_segment(gaussians.to_arrays(), s.geometry, **geometry_opts)
+                except ValueError as exc:
+                    raise RuntimeFailure(f"segment {index}: could not pack the fitted Gaussians ({exc})") from exc
+                seg = writer.write_segment(n_frames, payload)
+                psnr = float("nan")
+                if s.test_decode:
+                    recon = reconstruct(payload, info.width, info.height, n_frames, s.device, **geometry_opts)
+                    psnr = float(np.mean([psnr_rgb(a, b) for a, b in zip(seg_frames, recon)]))
+                n, _, gbytes = profile0.peek_segment(payload)
+                seg_report = SegmentReport(index, seg.first_frame, n_frames, n, seg.chunk_size, gbytes, psnr,
+                                           time.perf_counter() - t_seg)
+                report.segments.append(seg_report)
+                report.frames += n_frames
+                if on_segment_done:
+                    on_segment_done(seg_report)
+            if report.frames == 0:
+                raise InputError(f"{s.input}: no frames to encode in the selected range")
+        report.bytes = Path(s.output).stat().st_size
+    report.seconds = time.perf_counter() - t_start
+    return report
