@@ -91,7 +91,8 @@ def encode_segment(arrays: Mapping[str, np.ndarray], geometry: str = "builtin", 
         values = residual.get(attr.name)
         if values is None:
             values = cols[attr.name][perm]
-        f16 = values.astype("<f2")
+        with np.errstate(over="ignore"):
+            f16 = values.astype("<f2")
         if not np.all(np.isfinite(f16)):
             raise ValueError(f"attribute {attr.name} overflows float16")
         parts.append(f16.tobytes())
