@@ -44,9 +44,19 @@ def decode_segment_state(header: SequenceHeader, segment: Segment, **geometry_op
     raise UnsupportedError(f"profile {header.profile} is not supported by this decoder")
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Rendered float RGB (1.0 = 255) to 8-bit: clamp to [0, 1], then floor(255 x + 0.5)."""
-    return torch.floor(images.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+def render_segment(state: profile0.DecodedSegment, width: int, height: int, device: str = "cpu",
+                   first: int = 0, last: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """Render segment-local frames ``first .. last-1`` of a decoded segment: ``(k, (H, W, 3) uint8)``."""
+    from gscodec.model.tsw import Gaussians
+    from gscodec.render import render_frames, to_uint8
+
+    g = Gaussians.from_arrays(state.gaussian_arrays(), device=device)
+    backend = "cuda" if device.startswith("cuda") else "cpu"
+    for b in range(first, last, RENDER_BATCH):
+        ks = list(range(b, min(b + RENDER_BATCH, last)))
+        with torch.no_grad():
+            frames = to_uint8(render_frames(g, [float(k) for k in ks], width, height, backend=backend)).cpu().numpy()
+        yield from zip(ks, frames, strict=True)
 
 
 @dataclass
@@ -65,11 +75,7 @@ def decode_frames(
     **geometry_opts: object,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, frame)`` for frames ``start .. stop-1``: (H, W, 3) uint8 RGB."""
-    from gscodec.model.tsw import Gaussians
-    from gscodec.render import render_frames
-
     h = reader.header
-    backend = "cuda" if device.startswith("cuda") else "cpu"
     for seg in reader.segments():
         lo, hi = seg.first_frame, seg.first_frame + seg.frame_count
         if stop is not None and lo >= stop:
@@ -77,15 +83,10 @@ def decode_frames(
         if hi <= start:
             continue
         state = decode_segment_state(h, seg, **geometry_opts)
-        g = Gaussians.from_arrays(state.gaussian_arrays(), device=device)
         first = max(start, lo) - lo
         last = (min(stop, hi) if stop is not None else hi) - lo
-        for b in range(first, last, RENDER_BATCH):
-            ts = [float(k) for k in range(b, min(b + RENDER_BATCH, last))]
-            with torch.no_grad():
-                frames = to_uint8(render_frames(g, ts, h.width, h.height, backend=backend))
-            for k, frame in zip(ts, frames, strict=True):
-                yield lo + int(k), frame
+        for k, frame in render_segment(state, h.width, h.height, device, first, last):
+            yield lo + k, frame
         if stats is not None:
             stats.segments_decoded += 1
         if on_segment is not None:

@@ -14,7 +14,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from gscodec import __version__
 from gscodec.bitstream import PROFILE_RAW, GsvWriter, SequenceHeader, profile0
@@ -100,19 +99,10 @@ def check_output_path(output: str, input: str) -> None:
 def reconstruct(payload: bytes, width: int, height: int, frame_count: int, device: str,
                 **geometry_opts: object) -> np.ndarray:
     """Decode a packed segment exactly as gsdec does and render its frames: (T, H, W, 3) uint8."""
-    from gscodec.decode import RENDER_BATCH, to_uint8
-    from gscodec.model.tsw import Gaussians
-    from gscodec.render import render_frames
+    from gscodec.decode import render_segment
 
     state = profile0.decode_segment(payload, **geometry_opts)
-    g = Gaussians.from_arrays(state.gaussian_arrays(), device=device)
-    backend = "cuda" if device.startswith("cuda") else "cpu"
-    out = []
-    with torch.no_grad():
-        for b in range(0, frame_count, RENDER_BATCH):
-            ts = [float(k) for k in range(b, min(b + RENDER_BATCH, frame_count))]
-            out.append(to_uint8(render_frames(g, ts, width, height, backend=backend)))
-    return np.concatenate(out)
+    return np.stack([frame for _, frame in render_segment(state, width, height, device, 0, frame_count)])
 
 
 def encode(
