@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# GPU check and benchmark in one call: install the wheels in .whl/, build gsplat's CUDA extension
+# once, run the `cuda` tests and the benchmarks, print a short table last.
+#
+#   bench/gpu.sh                                      # every step
+#   STEPS="install compile render_tests" bench/gpu.sh # some steps
+#
+# Runs from the repository root on a machine with a CUDA GPU, python3, nvcc and ninja, and no
+# network: .whl/ holds the wheels the machine lacks (gsplat, pytest, ...); torch is the machine's.
+# Each step's output goes to $OUT/logs/<step>.log (OUT defaults to out/gpu) and is echoed; the
+# step table is in $OUT/summary.tsv and the numbers worth keeping in $OUT/summary.txt.
+#
+# Adding a step: write a function step_<name> (stdout is logged; return non-zero on failure;
+# append result lines to "$SUMMARY_TXT"), and add <name> to the default STEPS.
+
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-out/gpu}
+LOGS="$OUT/logs"
+SCRATCH=${SCRATCH:-/tmp/gscodec-gpu}
+STEPS=${STEPS:-"install compile render_tests render_bench"}
+SUMMARY_TSV="$OUT/summary.tsv"
+SUMMARY_TXT="$OUT/summary.txt"
+mkdir -p "$LOGS" "$SCRATCH"
+: >"$SUMMARY_TSV"
+: >"$SUMMARY_TXT"
+
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+export MAX_JOBS=${MAX_JOBS:-16}
+export TORCH_EXTENSIONS_DIR="$SCRATCH/torch_extensions"  # a later call on the same machine reuses the build
+export PYTHONUNBUFFERED=1
+
+# ---------------------------------------------------------------- steps
+
+step_install() {
+    # The wheels go to a scratch site dir, first on PYTHONPATH. No torch wheel: the machine's is used.
+    local site="$SCRATCH/site"
+    if [ ! -f "$site/.done" ]; then
+        rm -rf "$site" && mkdir -p "$site"
+        python3 -m pip install -q --no-index --no-deps --target "$site" .whl/*.whl || return 1
+        touch "$site/.done"
+    fi
+    export PYTHONPATH="$site:$PWD"
+    python3 -c 'import torch, gsplat; print("torch", torch.__version__, "cuda", torch.version.cuda,
+"gpu", torch.cuda.get_device_name(), "gsplat", gsplat.__version__)' | tee -a "$SUMMARY_TXT"
+}
+
+step_compile() {
+    # gsplat compiles its CUDA code on first use (about 75 s on an H100); later calls load the build.
+    python3 -c 'import time; t = time.time(); from gsplat.cuda import _backend
+assert _backend._C is not None, "gsplat CUDA extension did not build"
+print(f"gsplat extension ready in {time.time() - t:.1f} s")' | tee -a "$SUMMARY_TXT"
+    return "${PIPESTATUS[0]}"
+}
+
+step_render_tests() {
+    # -s shows the measured cuda-vs-cpu differences that the tests print.
+    python3 -m pytest -q -s -m cuda -p no:cacheprovider tests/test_render.py 2>&1 | tee "$SCRATCH/render_tests.out"
+    local rc=${PIPESTATUS[0]}
+    grep -E "^cuda vs cpu" "$SCRATCH/render_tests.out" >>"$SUMMARY_TXT"
+    tail -n 1 "$SCRATCH/render_tests.out" | sed 's/^/render tests: /' >>"$SUMMARY_TXT"
+    return "$rc"
+}
+
+step_render_bench() {
+    python3 bench/render_bench.py --device cuda --json "$OUT/render_bench.json" 2>&1 | tee "$SCRATCH/render_bench.out"
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] && cat "$SCRATCH/render_bench.out" >>"$SUMMARY_TXT"
+    return "$rc"
+}
+
+# ---------------------------------------------------------------- driver
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+status=0
+for s in $STEPS; do
+    if ! declare -F "step_$s" >/dev/null; then
+        echo "unknown step: $s" >&2
+        status=2
+        continue
+    fi
+    echo "=== $s"
+    t0=$(now_ms)
+    # Run in this shell (not a pipe) so that what a step exports (PYTHONPATH) reaches the later ones.
+    "step_$s" >"$LOGS/$s.log" 2>&1
+    rc=$?
+    cat "$LOGS/$s.log"
+    dt=$(($(now_ms) - t0))
+    printf '%s\t%s\t%d.%01d s\n' "$s" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" \
+        $((dt / 1000)) $((dt % 1000 / 100)) >>"$SUMMARY_TSV"
+    if [ "$rc" -ne 0 ]; then
+        status=1
+        case $s in install | compile) break ;; esac  # nothing later can work without them
+    fi
+done
+
+echo
+echo "================ summary ================"
+column -t -s $'\t' "$SUMMARY_TSV" 2>/dev/null || cat "$SUMMARY_TSV"
+echo
+cat "$SUMMARY_TXT"
+exit "$status"
