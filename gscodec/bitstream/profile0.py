@@ -26,11 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from gscodec.errors import LimitError, StreamError
-from gscodec.geometry import canonical_order, decode_points, encode_points
+from gscodec.geometry import MAX_POINTS, canonical_order, decode_points, encode_points
 from gscodec.model.params import ATTRIBUTES, PARAMS_PER_GAUSSIAN
 
-MAX_GAUSSIANS = 1 << 24
-"""A decoder refuses segments with more Gaussians than this (format_spec.md, "Limits")."""
+MAX_GAUSSIANS = MAX_POINTS
+"""A decoder refuses segments with more Gaussians than this (format_spec.md, "Limits"): one
+point per Gaussian, so the geometry coder's point limit."""
 
 GEOMETRY_CODECS: dict[str, int] = {"builtin": 0, "gpcc": 1, "raw": 2}
 GEOMETRY_NAMES: dict[int, str] = {v: k for k, v in GEOMETRY_CODECS.items()}

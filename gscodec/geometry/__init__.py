@@ -1,1 +1,97 @@
-"""geometry"""
+"""Anchor positions as a point cloud: integer (x, y, t) grid points to bytes and back.
+
+Three codecs share one interface and one output order (canonical: t, then y, then x, with
+duplicates kept), so attributes coded in decoded order line up whichever codec carried the
+positions:
+
+- ``CODEC_BUILTIN`` (0, the default): the octree coder in :mod:`gscodec.geometry.octree`;
+- ``CODEC_GPCC`` (1): MPEG G-PCC through a user-installed ``tmc3`` binary;
+- ``CODEC_RAW`` (2): int32 triples, for tests and debugging.
+
+The payload is not self-delimiting: pass :func:`decode_points` exactly the bytes that
+:func:`encode_points` produced. Limits are in :mod:`gscodec.geometry.limits`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gscodec.errors import InputError, UnsupportedError
+from gscodec.geometry.gpcc import decode_gpcc, encode_gpcc
+from gscodec.geometry.limits import MAX_COORD, MAX_EXTENT_BITS, MAX_POINTS, canonical_order, check_points
+from gscodec.geometry.octree import decode_octree, encode_octree
+from gscodec.geometry.raw import decode_raw, encode_raw
+
+CODEC_BUILTIN = 0
+CODEC_GPCC = 1
+CODEC_RAW = 2
+
+#: Codec ids and their names, in id order.
+CODEC_NAMES: tuple[tuple[int, str], ...] = ((CODEC_BUILTIN, "builtin"), (CODEC_GPCC, "gpcc"), (CODEC_RAW, "raw"))
+
+_OPTIONS = frozenset({"tmc3", "timeout"})
+
+
+def codec_id(codec: int | str) -> int:
+    """The numeric id of a codec given by id or by name ('builtin', 'gpcc', 'raw')."""
+    if isinstance(codec, bool):
+        raise InputError(f"geometry codec must be an id or a name, got {codec!r}")
+    if isinstance(codec, (int, np.integer)):
+        for cid, _ in CODEC_NAMES:
+            if cid == codec:
+                return cid
+        raise UnsupportedError(f"geometry codec id {int(codec)} is not supported by this version of gscodec")
+    if isinstance(codec, str):
+        for cid, name in CODEC_NAMES:
+            if name == codec.lower():
+                return cid
+        names = ", ".join(name for _, name in CODEC_NAMES)
+        raise InputError(f"unknown geometry codec {codec!r}: use one of {names}")
+    raise InputError(f"geometry codec must be an id or a name, got {type(codec).__name__}")
+
+
+def _check_options(opts: dict[str, Any]) -> None:
+    unknown = sorted(set(opts) - _OPTIONS)
+    if unknown:
+        raise InputError(f"unknown geometry option(s) {', '.join(unknown)}: known ones are tmc3, timeout")
+
+
+def encode_points(points: np.ndarray, codec: int | str = "builtin", **opts: Any) -> bytes:
+    """Code (N, 3) integer (x, y, t) points with a geometry codec; options: tmc3=PATH, timeout=S (G-PCC)."""
+    cid = codec_id(codec)
+    _check_options(opts)
+    pts = check_points(points)
+    if cid == CODEC_BUILTIN:
+        return encode_octree(pts)
+    if cid == CODEC_GPCC:
+        return encode_gpcc(pts, **opts)
+    return encode_raw(pts)
+
+
+def decode_points(data: bytes, codec: int | str, **opts: Any) -> np.ndarray:
+    """Decode a geometry payload into (N, 3) int64 (x, y, t) points in canonical order."""
+    cid = codec_id(codec)
+    _check_options(opts)
+    data = bytes(data)
+    if cid == CODEC_BUILTIN:
+        return decode_octree(data)
+    if cid == CODEC_GPCC:
+        return decode_gpcc(data, **opts)
+    return decode_raw(data)
+
+
+__all__ = [
+    "CODEC_BUILTIN",
+    "CODEC_GPCC",
+    "CODEC_NAMES",
+    "CODEC_RAW",
+    "MAX_COORD",
+    "MAX_EXTENT_BITS",
+    "MAX_POINTS",
+    "canonical_order",
+    "codec_id",
+    "decode_points",
+    "encode_points",
+]

@@ -4,7 +4,7 @@ A Gaussian lives in (x, y, t): a centre ``xy`` at time ``tau`` that moves with `
 ``acc``, an x-y footprint (``log_scale``, ``rot``), a temporal extent ``log_tscale``, a colour
 and an opacity logit. Frame t shows the Gaussians whose window contains t; each is splatted
 with its x-y covariance and composited nearest-in-time first. The rules are normative and
-written down in docs/spec-render.md; this module is the reference for steps 1 to 3 (window,
+written down in format_spec.md §10 ("Rendering"); this module is the reference for steps 1 to 3 (window,
 motion, covariance, opacity), which both rasterizers share.
 
 Everything here is plain differentiable PyTorch and runs on whatever device the tensors are

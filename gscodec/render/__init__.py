@@ -1,7 +1,7 @@
 """TSW rasterization: frames from Gaussians, on the GPU through gsplat or anywhere in pure PyTorch.
 
 Both backends take the same projected splats (gscodec.model.tsw.project_frames) and follow the
-rendering rules of docs/spec-render.md. They return the unclamped float image, differentiable
+rendering rules of format_spec.md §10 ("Rendering"). They return the unclamped float image, differentiable
 for fitting; :func:`to_uint8` is the decoder's normative output step.
 
 Backends: ``"cpu"`` is the pure-PyTorch rasterizer (it runs on whatever device the Gaussians are
