@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed
 TORCH_CPU ?= torch==2.13.0
 DEMO_OUT ?= out/demo
 
-.PHONY: test demo lint clean install
+.PHONY: test demo lint clean install conformance
 
 install: $(STAMP)
 
@@ -24,10 +24,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not cuda" tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check gscodec tests bench
+	$(BIN)/ruff check gscodec tests bench conformance
 
 demo: $(STAMP)
 	$(BIN)/python -m gscodec.demo --out $(DEMO_OUT)
+
+conformance: $(STAMP)
+	$(BIN)/python -m conformance
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -36,3 +36,9 @@ class RuntimeFailure(GscodecError):
     """Something failed at run time that is not the input's fault (a device, a subprocess)."""
 
     exit_code = 1
+
+
+class VerifyError(GscodecError):
+    """A decode does not match the expected hashes it was checked against (``gsdec --verify``)."""
+
+    exit_code = 1

@@ -1,0 +1,731 @@
+"""The catalogue of conformance streams: what each one exercises and how it is built.
+
+Names follow ``gsv1-<group>-<NN>-<feature>``: format version 1, the group (core: every decoder
+must decode it; uncommon: legal but unusual, a decoder must still decode it; faulty: a decoder
+must stop with the named error), a number that never changes once committed, and the feature.
+Add a stream by appending a :class:`Spec` with the next number of its group; never renumber.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from conformance.builders import (
+    GEND_FIELDS,
+    GHDR_FIELDS,
+    Header,
+    State,
+    StreamBuilder,
+    concat,
+    exact_state,
+    gaussians,
+    metadata_payload,
+    profile0_payload,
+    quantize,
+    scene,
+)
+from gscodec.bitstream import GsvWriter, SequenceHeader, profile0
+from gscodec.bitstream.chunks import SIGNATURE
+from gscodec.geometry import encode_points
+from gscodec.model.params import ATTRIBUTES
+
+
+@dataclass(frozen=True)
+class Built:
+    """A stream's bytes and, for a valid stream, the decoded state each segment must give."""
+
+    data: bytes
+    states: list[State] | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One conformance stream: its name (gsv1-<group>-NN-<feature>), what it tests, how to build it."""
+
+    name: str
+    description: str
+    build: Callable[[], Built]
+    seed: int = 0
+    requires: tuple[str, ...] = ()
+    error: tuple[str, str] | None = None  # faulty streams: (error class, message fragment); exit code 2
+
+    @property
+    def group(self) -> str:
+        return self.name.split("-")[1]
+
+
+# --- valid streams ----------------------------------------------------------------------------------
+
+
+class _Unseekable:
+    """A write-only sink that cannot seek, as a pipe: the writer leaves the header's counts at 0."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+
+def _write(header: SequenceHeader, segments: list[tuple[int, dict[str, np.ndarray]]], geometry: str = "builtin",
+           metadata: dict[str, str] | None = None, pipe: bool = False) -> Built:
+    """A stream through the reference writer and profile 0 encoder (the path gsenc takes)."""
+    sink: Any = _Unseekable() if pipe else tempfile.TemporaryFile()
+    with GsvWriter(sink, header, metadata) as w:
+        for frames, arrays in segments:
+            w.write_segment(frames, profile0.encode_segment(arrays, geometry))
+    if pipe:
+        data = b"".join(sink.parts)
+    else:
+        sink.seek(0)
+        data = sink.read()
+        sink.close()
+    return Built(data, [quantize(arrays) for _, arrays in segments])
+
+
+def _scene_stream(width: int, height: int, rate: Fraction, seg_frames: int, lengths: list[int], n: int, seed: int,
+                  geometry: str = "builtin", filled: bool = True, pipe: bool = False,
+                  metadata: dict[str, str] | None = None) -> Built:
+    total = sum(lengths)
+    header = SequenceHeader(width, height, total if filled else 0, rate, seg_frames,
+                            segment_count=len(lengths) if filled else 0)
+    segs = [(f, scene(seed * 1000 + i, n, width, height, f)) for i, f in enumerate(lengths)]
+    return _write(header, segs, geometry, metadata, pipe)
+
+
+def _assemble(header: Header, states: list[tuple[int, State]],
+              geometry: str = "builtin") -> tuple[StreamBuilder, list[State]]:
+    """A StreamBuilder holding GHDR and the segments (the caller adds the rest)."""
+    b = StreamBuilder()
+    b.header(header)
+    for frames, st in states:
+        b.segment(frames, profile0_payload(st, geometry))
+    return b, [st for _, st in states]
+
+
+def core_single_segment() -> Built:
+    meta = {"encoder": "gscodec conformance generator", "geometry": "builtin", "seed": "1"}
+    return _scene_stream(32, 24, Fraction(30), 6, [6], 40, 1, metadata=meta)
+
+
+def core_multi_segment() -> Built:
+    return _scene_stream(32, 24, Fraction(30000, 1001), 4, [4, 4, 4, 2], 24, 2, filled=False)
+
+
+def core_raw_geometry() -> Built:
+    return _scene_stream(24, 16, Fraction(24000, 1001), 3, [3, 3], 20, 3, geometry="raw")
+
+
+def core_unknown_length() -> Built:
+    return _scene_stream(24, 16, Fraction(1), 3, [3, 1], 16, 4, filled=False, pipe=True)
+
+
+def core_no_index() -> Built:
+    w, h = 24, 16
+    sts = [(2, quantize(scene(5000 + i, 16, w, h, 2))) for i in range(2)]
+    b, states = _assemble(Header(w, h, 4, 25, 1, 2, 2), sts)
+    return Built(b.finish(index=False), states)
+
+
+def core_ancillary_chunks() -> Built:
+    w, h = 24, 16
+    sts = [quantize(scene(6000 + i, 14, w, h, 2)) for i in range(2)]
+    b = StreamBuilder()
+    b.header(Header(w, h, 4, 50, 1, 2, 2))
+    b.chunk(b"gmet", metadata_payload([("encoder", "conformance"), ("title", "ancillary chunks: caf\u00e9 \u2713")]))
+    b.chunk(b"zzzz", bytes(range(32)))
+    b.chunk(b"gXtr", b"")  # ancillary: the first letter decides, whatever the others are
+    b.segment(2, profile0_payload(sts[0]))
+    b.chunk(b"aBCD", b"future ancillary data " * 8)
+    b.chunk(b"gmet", metadata_payload([]))
+    b.segment(2, profile0_payload(sts[1]))
+    b.chunk(b"tIME", struct.pack("<Q", 0))
+    return Built(b.finish(), sts)
+
+
+def core_compositing() -> Built:
+    """Hand-placed Gaussians for the rendering rules of §10: order, ties, stop rule, clamping, motion."""
+    d = {"xy": [0, 0], "tau": [2], "vel": [0, 0], "acc": [0, 0], "log_scale": [1.0, 1.0], "rot": [0],
+         "log_tscale": [math.log(1.5)], "color": [0.5, 0.5, 0.5], "opacity": [2.0]}
+    rows = [
+        # Three opaque discs on one spot, one per time: the nearest in time covers the others.
+        {"xy": [8, 8], "tau": [0], "color": [1, 0, 0], "opacity": [6.0]},
+        {"xy": [8, 8], "tau": [2], "color": [0, 1, 0], "opacity": [6.0]},
+        {"xy": [8, 8], "tau": [4], "color": [0, 0, 1], "opacity": [6.0]},
+        # Three at one time and place, alpha clamped to 0.999: the second brings T below 1e-4 (stop rule).
+        {"xy": [16, 12], "color": [1, 1, 1], "opacity": [8.0], "log_tscale": [2.0]},
+        {"xy": [16, 12], "color": [1, 0, 0], "opacity": [8.0], "log_tscale": [2.0]},
+        {"xy": [16, 12], "color": [0, 0, 1], "opacity": [8.0], "log_tscale": [2.0]},
+        # Equal |t - tau| at frame 2 (tau 1.5 and 2.5, one grid point): the lower index composites first.
+        {"xy": [23, 8], "tau": [1.5], "color": [1, 1, 0], "opacity": [1.0], "log_scale": [1.2, 1.2]},
+        {"xy": [23, 8], "tau": [2.5], "color": [0, 1, 1], "opacity": [1.0], "log_scale": [1.2, 1.2]},
+        # Elongated and rotated; colours outside [0, 1] (clamped only at output).
+        {"xy": [14, 18], "log_scale": [math.log(6), 0.0], "rot": [0.6], "log_tscale": [2.0]},
+        {"xy": [27, 18], "color": [1.8, -0.5, 0.5], "log_tscale": [2.0]},
+        # Motion with velocity and acceleration; a short-lived one; a point-like one (the low-pass term).
+        {"xy": [6, 19], "vel": [3, -1.5], "acc": [0.5, 0.25], "log_tscale": [1.5], "color": [0.9, 0.6, 0.1]},
+        {"xy": [20, 3], "tau": [4], "log_tscale": [math.log(0.4)], "color": [1, 1, 1], "opacity": [3.0]},
+        {"xy": [3.5, 3.5], "log_scale": [math.log(0.05), math.log(0.05)], "color": [1, 1, 1], "opacity": [4.0],
+         "log_tscale": [2.0]},
+    ]
+    arrays = gaussians(rows, d)
+    header = SequenceHeader(32, 24, 5, Fraction(30), 5, segment_count=1)
+    return _write(header, [(5, arrays)])
+
+
+def uncommon_size(width: int, height: int, lengths: list[int], n: int, seed: int,
+                  rate: Fraction) -> Callable[[], Built]:
+    def build() -> Built:
+        return _scene_stream(width, height, rate, max(lengths), lengths, n, seed)
+    return build
+
+
+def uncommon_max_dimension(width: int, height: int, seed: int) -> Callable[[], Built]:
+    """One side at MAX_DIMENSION, the other 1: Gaussians spread along the long side."""
+    def build() -> Built:
+        long_side = max(width, height)
+        arrays = scene(seed, 48, width, height, 2, min_scale=1.0, max_scale=40.0, margin=0.0)
+        axis = 0 if width > height else 1
+        arrays["xy"][:, axis] = [8 + i * (long_side - 16) / 47 for i in range(48)]  # evenly spaced, exactly
+        arrays["xy"][:, 1 - axis] = 0.5
+        return _write(SequenceHeader(width, height, 2, Fraction(60), 2, segment_count=1), [(2, arrays)])
+    return build
+
+
+def uncommon_max_segment_frames() -> Built:
+    rate = Fraction(4294967295, 4294967294)  # the largest u32 numerator and denominator, coprime
+    header = SequenceHeader(16, 12, 3, rate, 65535, segment_count=1)
+    return _write(header, [(3, scene(7000, 12, 16, 12, 3))])
+
+
+def uncommon_empty_segments() -> Built:
+    """Segments with 0 Gaussians in each geometry codec (G-PCC's empty cloud needs no tmc3), then a full one."""
+    w, h = 16, 12
+    empty = quantize(scene(0, 0, w, h, 1))
+    full = quantize(scene(8000, 10, w, h, 2))
+    b = StreamBuilder()
+    b.header(Header(w, h, 6, 30, 1, 2, 4))
+    for frames, st, geometry in ((2, empty, "builtin"), (1, empty, "raw"), (1, empty, "gpcc"), (2, full, "builtin")):
+        b.segment(frames, profile0_payload(st, geometry))
+    return Built(b.finish(), [empty, empty, empty, full])
+
+
+def uncommon_off_frame() -> Built:
+    d = {"xy": [0, 0], "tau": [1], "vel": [0, 0], "acc": [0, 0], "log_scale": [1.0, 1.0], "rot": [0],
+         "log_tscale": [1.0], "color": [0.8, 0.4, 0.2], "opacity": [3.0]}
+    rows = [
+        {"xy": [-1.5, 6.0], "log_scale": [1.3, 1.3]},  # centre left of the frame, half visible
+        {"xy": [10.0, -2.4], "color": [0.2, 0.9, 0.3]},  # centre above the frame
+        {"xy": [25.6, 17.2], "color": [0.3, 0.3, 1.0]},  # beyond the bottom-right corner
+        {"xy": [-500.0, 300.0], "color": [1, 1, 1]},  # far outside: never visible
+        {"xy": [-3.0, 8.0], "vel": [4.0, 0.0], "tau": [0]},  # enters from the left
+        {"xy": [12.0, 8.0], "tau": [-3.0], "log_tscale": [1.6], "color": [0.9, 0.9, 0.1]},  # negative time
+        {"xy": [18.0, 4.0], "tau": [7.0], "log_tscale": [1.4], "color": [0.1, 0.8, 0.8]},  # after the segment
+        {"xy": [6.0, 12.0], "tau": [-40.0], "color": [1, 0, 1]},  # long gone: never active
+    ]
+    arrays = gaussians(rows, d)
+    return _write(SequenceHeader(24, 16, 4, Fraction(25), 4, segment_count=1), [(4, arrays)])
+
+
+def uncommon_duplicates() -> Built:
+    w, h = 16, 12
+    base = scene(9000, 8, w, h, 2)
+    copies = []
+    for i, count in enumerate((2, 3, 70)):
+        c = scene(9100 + i, count, w, h, 2)
+        c["xy"][:] = [[4.2 + 4 * i, 6.1]]  # one grid point, one exact position: ties broken by index
+        c["tau"][:] = 1.0
+        copies.append(c)
+    seg0 = concat(base, *copies)
+    same = scene(9200, 5, w, h, 2)  # every Gaussian on one grid point (an octree of depth 0)
+    same["xy"] = 8.0 + (same["xy"] - [8.0, 6.0]) * 0.02  # within 0.2 of (8, 8): one grid point
+    same["tau"][:] = 1.2
+    header = SequenceHeader(w, h, 4, Fraction(30), 2, segment_count=2)
+    return _write(header, [(2, seg0), (2, same)])
+
+
+def uncommon_extreme_coordinates() -> Built:
+    """Grid points at the limits: an extent of 2^21 - 1 on every axis, and coordinates at +-2^30."""
+    w, h = 16, 12
+    span = (1 << 21) - 1
+    visible = scene(9500, 6, w, h, 1)
+    far = scene(9501, 4, w, h, 1)
+    far["xy"] = np.array([[-1_000_000.0, -1_000_000.0], [-1_000_000.0 + span, 5.0], [3.0, -1_000_000.0 + span],
+                          [-1_000_000.0 + span, -1_000_000.0 + span]])
+    far["tau"] = np.array([[-1_000_000.0], [0.0], [-1_000_000.0 + span], [7.0]])
+    top = float(1 << 30)
+    high = scene(9502, 3, w, h, 1)
+    high["xy"] = np.array([[top, top], [top - 5.0, top - 1.0], [top, top - 7.0]])
+    high["tau"] = np.array([[top], [top - 3.0], [top]])
+    low = scene(9503, 3, w, h, 1)
+    low["xy"] = -high["xy"]
+    low["tau"] = -high["tau"]
+    header = SequenceHeader(w, h, 3, Fraction(30), 1, segment_count=3)
+    return _write(header, [(1, concat(visible, far)), (1, high), (1, low)])
+
+
+def uncommon_extreme_attributes() -> Built:
+    """float16 values at the ends of their range, subnormals and negative zero (§10.4 says what renders)."""
+    big, tiny = 65504.0, 2.0**-24
+    d = {"xy": [0, 0], "tau": [0], "vel": [0, 0], "acc": [0, 0], "log_scale": [1, 1], "rot": [0],
+         "log_tscale": [1], "color": [0.5, 0.5, 0.5], "opacity": [2]}
+    table: list[tuple[list[int], dict[str, list[float]]]] = [
+        ([2, 2, 0], {"log_scale": [-big, -big], "color": [1, 1, 1], "opacity": [big]}),  # zero size: low-pass only
+        ([6, 2, 0], {"log_scale": [big, big], "color": [1, 0, 0], "opacity": [4]}),  # infinite size: nothing
+        ([10, 2, 0], {"opacity": [-big], "color": [0, 1, 0]}),  # opacity 0: nothing
+        # Colours far outside [0, 1] on a Gaussian wider than the frame (alpha about 0.018 everywhere, so no
+        # skip-threshold edge in the picture), shown at t = 0 only: R clamps to 255, G to 0 over frame 0.
+        ([14, 2, 0], {"color": [big, -big, 0.5], "log_scale": [7, 7], "opacity": [-4], "log_tscale": [-8]}),
+        ([18, 2, 0], {"rot": [big], "log_scale": [0.5, 0.5]}),  # huge angle, round footprint
+        ([22, 2, 0], {"vel": [big, -big], "acc": [-big, big]}),  # back on the spot at t = 0 and t = 2 only
+        ([2, 8, 0], {"xy": [tiny, -0.0], "vel": [tiny, -tiny], "acc": [-0.0, -0.0], "rot": [-0.0]}),  # subnormals
+        ([6, 8, 1], {"log_tscale": [big], "color": [0, 0, 1]}),  # infinite temporal extent: always active
+        ([10, 8, 1], {"log_tscale": [-big], "color": [1, 1, 0], "opacity": [4]}),  # zero extent: NaN opacity
+        ([14, 8, 1], {"xy": [-6.0, 4.0], "tau": [0.5], "color": [0.25, 1, 0.25]}),  # residuals beyond +-0.5
+        ([18, 8, 1], {"log_tscale": [-8.0], "color": [1, 0, 1], "opacity": [4]}),  # visible at t = 1 only
+        ([20, 12, 2], {"log_scale": [3, -2], "rot": [0.5], "opacity": [big], "color": [0.25, 0.875, 0.875]}),
+        ([2, 13, 2], {"xy": [-0.0, -0.0], "tau": [-0.0], "color": [0.875, 0.25, 0.125]}),  # negative zeros
+    ]
+    state = exact_state([p for p, _ in table], {a.name: [row.get(a.name, d[a.name]) for _, row in table]
+                                                for a in ATTRIBUTES})
+    b, states = _assemble(Header(24, 16, 3, 30, 1, 3, 1), [(3, state)])
+    return Built(b.finish(), states)
+
+
+def uncommon_future_minor_version() -> Built:
+    sts = [(2, quantize(scene(9600 + i, 10, 16, 12, 2))) for i in range(2)]
+    b, states = _assemble(Header(16, 12, 4, 30, 1, 2, 2, version_minor=255, extra=bytes(range(1, 13))), sts)
+    b.end(b.index(), extra=b"\x01\x02\x03\x04\x05\x06\x07\x08")
+    return Built(bytes(b.data), states)
+
+
+def uncommon_reserved_fields() -> Built:
+    st = quantize(scene(9700, 10, 16, 12, 2))
+    b = StreamBuilder()
+    b.header(Header(16, 12, 2, 30, 1, 2, 1, reserved=0xA5))
+    b.segment(2, profile0_payload(st, reserved=b"\x01\x80\xff"))
+    return Built(b.finish(), [st])
+
+
+def uncommon_trailing_bytes() -> Built:
+    st = quantize(scene(9800, 10, 16, 12, 2))
+    b, states = _assemble(Header(16, 12, 2, 30, 1, 2, 1), [(2, st)])
+    data = b.finish() + struct.pack("<I", 99) + b"GSEG" + b"bytes after the end chunk are not part of the stream"
+    return Built(data, states)
+
+
+def uncommon_no_segments() -> Built:
+    b = StreamBuilder()
+    b.header(Header(16, 12, 0, 30, 1, 8, 0))
+    return Built(b.finish(), [])
+
+
+def uncommon_many_segments() -> Built:
+    segs = [(1, scene(9900 + i, 3, 8, 6, 1, min_scale=0.8, max_scale=2.5)) for i in range(40)]
+    return _write(SequenceHeader(8, 6, 40, Fraction(30), 1, segment_count=40), segs)
+
+
+def uncommon_colour_description() -> Built:
+    sts = [(2, quantize(scene(9950, 10, 16, 12, 2)))]
+    b, states = _assemble(Header(16, 12, 2, 30, 1, 2, 1, colour_primaries=9, transfer_characteristics=14,
+                                 full_range=0), sts)
+    return Built(b.finish(), states)
+
+
+def uncommon_gpcc() -> Built:
+    return _scene_stream(24, 16, Fraction(30), 3, [3, 2], 20, 10, geometry="gpcc")
+
+
+# --- faulty streams -----------------------------------------------------------------------------------
+
+_FW, _FH = 16, 12
+
+
+def _faulty_states() -> list[State]:
+    return [quantize(scene(20000 + i, 6, _FW, _FH, 2)) for i in range(2)]
+
+
+def _faulty_header(**fields: int) -> Header:
+    values: dict[str, Any] = {"width": _FW, "height": _FH, "frame_count": 4, "rate_num": 25, "rate_den": 1,
+                              "segment_frames": 2, "segment_count": 2}
+    values.update(fields)
+    return Header(**values)
+
+
+def _faulty(header: Header | None = None, bodies: list[bytes] | None = None, *, index: bool = True,
+            between: Callable[[StreamBuilder], None] | None = None,
+            segment: Callable[[StreamBuilder, int, bytes], None] | None = None,
+            end: Callable[[StreamBuilder, int], None] | None = None) -> bytes:
+    """The base faulty-suite stream (16x12, two segments of 2 frames, 6 Gaussians each) with hooks to break it."""
+    sts = _faulty_states()
+    bodies = bodies if bodies is not None else [profile0_payload(st) for st in sts]
+    b = StreamBuilder()
+    b.header(header or _faulty_header())
+    for i, body in enumerate(bodies):
+        if segment is not None:
+            segment(b, i, body)
+        else:
+            b.segment(2, body)
+        if i == 0 and between is not None:
+            between(b)
+    offset = b.index() if index else 0
+    if end is not None:
+        end(b, offset)
+    else:
+        b.end(offset)
+    return bytes(b.data)
+
+
+def _base() -> bytes:
+    return _faulty()
+
+
+def _second_segment_offset(data: bytes) -> int:
+    pos, seen = len(SIGNATURE), 0
+    while True:
+        (length,) = struct.unpack_from("<I", data, pos)
+        if data[pos + 4 : pos + 8] == b"GSEG":
+            seen += 1
+            if seen == 2:
+                return pos
+        pos += 12 + length
+
+
+def _payload_with(state_index: int, **kw: Any) -> list[bytes]:
+    sts = _faulty_states()
+    return [profile0_payload(st, **kw) if i == state_index else profile0_payload(st) for i, st in enumerate(sts)]
+
+
+def _tamper_attributes(name: str, gaussian: int, component: int, value: int) -> list[bytes]:
+    """The second segment with one f16 attribute value replaced by the bit pattern ``value``."""
+    bodies = _payload_with(1)
+    body = bytearray(bodies[1])
+    n, _, _, gsize = struct.unpack_from("<IB3sI", body)
+    pos = 0
+    for a in ATTRIBUTES:
+        if a.name == name:
+            pos += gaussian * a.components + component
+            break
+        pos += n * a.components
+    struct.pack_into("<H", body, 12 + gsize + 2 * pos, value)
+    bodies[1] = bytes(body)
+    return bodies
+
+
+def _second_length(length: Callable[[int], int]) -> Callable[[StreamBuilder, int, bytes], None]:
+    """A segment hook giving the second GSEG a wrong chunk_length (``length`` of the right one)."""
+    def segment(b: StreamBuilder, i: int, body: bytes) -> None:
+        if i:
+            b.segment(2, body, length=length(12 + len(body)))
+        else:
+            b.segment(2, body)
+    return segment
+
+
+def _bad_index(b: StreamBuilder, offset: int) -> None:
+    b.chunk(b"gidx", struct.pack("<I", 3) + bytes(32))
+    b.end(0)
+
+
+def _octree(mutate: Callable[[bytearray], None], fix_crc: bool = True, extra: bytes = b"") -> list[bytes]:
+    """The second segment's builtin geometry payload changed by ``mutate``, its inner CRC-32 recomputed or not."""
+    st = _faulty_states()[1]
+    geo = bytearray(encode_points(st.points, "builtin") + extra)
+    mutate(geo)
+    if fix_crc:
+        struct.pack_into("<I", geo, 1, zlib.crc32(bytes(geo[9:])))
+    return _payload_with(1, geometry_data=bytes(geo))
+
+
+def _f(name: str, description: str, build: Callable[[], bytes], error: str, fragment: str) -> Spec:
+    return Spec(name, description, lambda: Built(build()), error=(error, fragment))
+
+
+def _set_field(struct_fmt: str, offset: int, value: int) -> Callable[[bytearray], None]:
+    def mutate(b: bytearray) -> None:
+        struct.pack_into(struct_fmt, b, offset, value)
+    return mutate
+
+
+def _missing_header() -> bytes:
+    data = _base()
+    start = len(SIGNATURE)
+    (length,) = struct.unpack_from("<I", data, start)
+    return SIGNATURE + data[start + 12 + length :]
+
+
+def _short_header() -> bytes:
+    b = StreamBuilder()
+    b.chunk(b"GHDR", _faulty_header().payload()[:20])
+    return bytes(b.data)
+
+
+def _tamper_crc(chunk_no: int) -> bytes:
+    """Break the CRC of the ``chunk_no``-th chunk (0 = GHDR)."""
+    data = bytearray(_base())
+    pos = len(SIGNATURE)
+    for _ in range(chunk_no):
+        pos += 12 + struct.unpack_from("<I", data, pos)[0]
+    length = struct.unpack_from("<I", data, pos)[0]
+    data[pos + 8 + length // 2] ^= 0x10
+    return bytes(data)
+
+
+def _raw_points(x_last: int | None = None) -> bytes:
+    """The second faulty segment's points as raw geometry, the last point's x optionally replaced."""
+    pts = _faulty_states()[1].points.copy()
+    if x_last is not None:
+        pts[-1, 0] = x_last  # the last point stays last in canonical order
+    return pts.astype("<i4").tobytes()
+
+
+def _raw_swapped() -> bytes:
+    pts = _faulty_states()[1].points.astype("<i4").copy()
+    pts[[0, 1]] = pts[[1, 0]]
+    return pts.tobytes()
+
+
+FAULTY: list[Spec] = [
+    _f("gsv1-faulty-01-truncated-mid-chunk", "The stream ends inside the payload of its second segment.",
+       lambda: _base()[: _second_segment_offset(_base()) + 40], "StreamError", "truncated stream"),
+    _f("gsv1-faulty-02-truncated-at-chunk-boundary",
+       "The stream ends cleanly after its last segment chunk: no gidx, no GEND.",
+       lambda: _faulty(index=False, end=lambda b, o: None), "StreamError", "without an end chunk"),
+    _f("gsv1-faulty-03-truncated-signature", "Only the first 5 bytes of the signature.",
+       lambda: SIGNATURE[:5], "StreamError", "truncated stream"),
+    _f("gsv1-faulty-04-empty-file", "A file of 0 bytes.", lambda: b"", "StreamError", "empty input"),
+    _f("gsv1-faulty-05-not-a-gsv-stream", "A PNG signature and a chunk: not a .gsv stream.",
+       lambda: b"\x89PNG\r\n\x1a\n" + _base()[8:], "StreamError", "not a .gsv stream"),
+    _f("gsv1-faulty-06-damaged-signature",
+       "The signature's CR LF became LF (a text-mode transfer), the rest unchanged.",
+       lambda: SIGNATURE.replace(b"\r\n", b"\n") + _base()[8:], "StreamError", "damaged .gsv signature"),
+    _f("gsv1-faulty-07-bad-crc-segment", "One payload byte of the first GSEG changed; its CRC-32 no longer matches.",
+       lambda: _tamper_crc(1), "StreamError", "CRC mismatch in chunk GSEG"),
+    _f("gsv1-faulty-08-bad-crc-header", "One payload byte of GHDR changed; its CRC-32 no longer matches.",
+       lambda: _tamper_crc(0), "StreamError", "CRC mismatch in chunk GHDR"),
+    _f("gsv1-faulty-09-unknown-critical-chunk",
+       "A critical chunk of an unknown type (GXTN) between the segments: the decoder must stop.",
+       lambda: _faulty(between=lambda b: b.chunk(b"GXTN", b"needs a newer decoder")),
+       "UnsupportedError", "unknown critical chunk 'GXTN'"),
+    _f("gsv1-faulty-10-invalid-chunk-type", "A chunk type with a digit (G5EG): not four ASCII letters.",
+       lambda: _faulty(between=lambda b: b.chunk(b"G5EG", b"x")), "StreamError", "invalid chunk type"),
+    _f("gsv1-faulty-11-unsupported-version-2", "version_major 2.",
+       lambda: _faulty(_faulty_header(version_major=2)), "UnsupportedError", "unsupported .gsv version 2.0"),
+    _f("gsv1-faulty-12-unsupported-version-0", "version_major 0.",
+       lambda: _faulty(_faulty_header(version_major=0)), "UnsupportedError", "unsupported .gsv version 0.0"),
+    _f("gsv1-faulty-13-unsupported-profile", "profile 255 (reserved).",
+       lambda: _faulty(_faulty_header(profile=255)), "UnsupportedError", "unsupported profile 255"),
+    _f("gsv1-faulty-14-chunk-length-beyond-file",
+       "The second GSEG's chunk_length claims 5000 bytes more than the file holds.",
+       lambda: _faulty(segment=_second_length(lambda n: n + 5000)),
+       "StreamError", "truncated stream: the payload of chunk GSEG"),
+    _f("gsv1-faulty-15-chunk-length-beyond-limit", "A chunk_length of 2^30 + 1 (MAX_CHUNK_LENGTH is 2^30).",
+       lambda: _faulty(segment=_second_length(lambda n: (1 << 30) + 1)),
+       "LimitError", "more than the limit of 1073741824"),
+    _f("gsv1-faulty-16-gaussian-count-beyond-limit", "gaussian_count 2^22 + 1 (MAX_GAUSSIANS is 2^22).",
+       lambda: _faulty(bodies=[_payload_with(1)[0], struct.pack("<I", (1 << 22) + 1) + _payload_with(1)[1][4:]]),
+       "LimitError", "more than the limit of 4194304"),
+    _f("gsv1-faulty-17-segment-count-beyond-limit", "GHDR segment_count 2^24 + 1 (the limit is 2^24).",
+       lambda: _faulty(_faulty_header(segment_count=(1 << 24) + 1)), "LimitError", "segment count 16777217"),
+    _f("gsv1-faulty-18-width-beyond-limit", "width 16385 (MAX_DIMENSION is 16384).",
+       lambda: _faulty(_faulty_header(width=16385)), "LimitError", "frame size 16385x12"),
+    _f("gsv1-faulty-19-height-zero", "height 0.",
+       lambda: _faulty(_faulty_header(height=0)), "LimitError", "frame size 16x0"),
+    _f("gsv1-faulty-20-frame-count-beyond-limit", "GHDR frame_count 2^31 (the limit is 2^31 - 1).",
+       lambda: _faulty(_faulty_header(frame_count=1 << 31)), "LimitError", "frame count 2147483648"),
+    _f("gsv1-faulty-21-segment-frames-zero", "segment_frames 0.",
+       lambda: _faulty(_faulty_header(segment_frames=0)), "StreamError", "segment_frames 0"),
+    _f("gsv1-faulty-22-segment-frames-beyond-limit", "segment_frames 65536 (the limit is 65535).",
+       lambda: _faulty(_faulty_header(segment_frames=65536)), "StreamError", "segment_frames 65536"),
+    _f("gsv1-faulty-23-frame-rate-zero", "frame_rate_den 0.",
+       lambda: _faulty(_faulty_header(rate_den=0)), "StreamError", "frame rate 25/0"),
+    _f("gsv1-faulty-24-full-range-invalid", "full_range 2 (only 0 and 1 are defined).",
+       lambda: _faulty(_faulty_header(full_range=2)), "StreamError", "full_range flag 2"),
+    _f("gsv1-faulty-25-metadata-entries-beyond-limit", "A gmet chunk claiming 257 entries (the limit is 256).",
+       lambda: _faulty(between=lambda b: b.chunk(b"gmet", metadata_payload([("a", "b")], count=257))),
+       "LimitError", "more than 256"),
+    _f("gsv1-faulty-26-metadata-malformed", "A gmet entry whose value runs past the end of its chunk.",
+       lambda: _faulty(between=lambda b: b.chunk(b"gmet", metadata_payload([("key", "value")])[:-2])),
+       "StreamError", "metadata"),
+    _f("gsv1-faulty-27-segment-index-gap", "The second segment has segment_index 2 instead of 1.",
+       lambda: _faulty(segment=lambda b, i, body: b.segment(2, body, index=2 * i)),
+       "StreamError", "segment 2 found where segment 1 was expected"),
+    _f("gsv1-faulty-28-first-frame-gap", "The second segment starts at frame 3 instead of 2.",
+       lambda: _faulty(segment=lambda b, i, body: b.segment(2, body, first_frame=3 * i)),
+       "StreamError", "starts at frame 3, expected 2"),
+    _f("gsv1-faulty-29-segment-without-frames", "A segment with frame_count 0.",
+       lambda: _faulty(segment=lambda b, i, body: b.segment(0 if i else 2, body)), "StreamError", "has 0 frames"),
+    _f("gsv1-faulty-30-segment-longer-than-nominal", "A segment of 3 frames where segment_frames is 2.",
+       lambda: _faulty(_faulty_header(frame_count=5), segment=lambda b, i, body: b.segment(3 if i else 2, body)),
+       "StreamError", "has 3 frames (1..2 allowed)"),
+    _f("gsv1-faulty-31-segment-past-header-frames", "GHDR frame_count 3; the second segment runs to frame 4.",
+       lambda: _faulty(_faulty_header(frame_count=3)), "StreamError", "runs past the 3 frames"),
+    _f("gsv1-faulty-32-frame-count-mismatch", "GHDR frame_count 6; the stream holds 4 frames.",
+       lambda: _faulty(_faulty_header(frame_count=6)), "StreamError", "header declares 6 frames"),
+    _f("gsv1-faulty-33-end-segment-count-mismatch", "GEND segment_count 3; the stream holds 2 segments.",
+       lambda: _faulty(end=lambda b, o: b.end(o, segment_count=3)), "StreamError", "end chunk says 3 segments"),
+    _f("gsv1-faulty-34-end-total-frames-mismatch", "GEND total_frames 5; the segments hold 4 frames.",
+       lambda: _faulty(end=lambda b, o: b.chunk(b"GEND", GEND_FIELDS.pack(2, 5, o))),
+       "StreamError", "2 segments / 5 frames"),
+    _f("gsv1-faulty-35-end-chunk-too-short", "A GEND payload of 10 bytes (it has 16).",
+       lambda: _faulty(end=lambda b, o: b.chunk(b"GEND", GEND_FIELDS.pack(2, 4, o)[:10])),
+       "StreamError", "end chunk (GEND) too short"),
+    _f("gsv1-faulty-36-missing-header", "The first chunk is a GSEG: GHDR is missing.",
+       _missing_header, "StreamError", "first chunk is GSEG, expected GHDR"),
+    _f("gsv1-faulty-37-second-header", "A second GHDR between the segments.",
+       lambda: _faulty(between=lambda b: b.header(_faulty_header())), "StreamError", "second sequence header"),
+    _f("gsv1-faulty-38-header-too-short", f"A GHDR payload of 20 bytes (version 1.0 has {GHDR_FIELDS.size}).",
+       _short_header, "StreamError", "sequence header (GHDR) has 20 bytes"),
+    _f("gsv1-faulty-39-index-size-mismatch", "A gidx chunk whose entry_count (3) does not match its size.",
+       lambda: _faulty(index=False, end=_bad_index), "StreamError", "index chunk size"),
+    _f("gsv1-faulty-40-payload-size-mismatch", "A profile 0 payload one byte longer than its counts say.",
+       lambda: _faulty(bodies=[_payload_with(1)[0], _payload_with(1)[1] + b"\0"]),
+       "StreamError", "does not match its 6 Gaussians"),
+    _f("gsv1-faulty-41-payload-too-short", "A profile 0 payload of 8 bytes (its fixed fields need 12).",
+       lambda: _faulty(bodies=[_payload_with(1)[0], bytes(8)]), "StreamError", "profile 0 segment payload too short"),
+    _f("gsv1-faulty-42-attribute-nan", "A colour value is a float16 NaN (0x7E00).",
+       lambda: _faulty(bodies=_tamper_attributes("color", 1, 2, 0x7E00)), "StreamError",
+       "attribute color holds a non-finite value"),
+    _f("gsv1-faulty-43-attribute-infinity", "A log_scale value is float16 -infinity (0xFC00).",
+       lambda: _faulty(bodies=_tamper_attributes("log_scale", 1, 1, 0xFC00)), "StreamError",
+       "attribute log_scale holds a non-finite value"),
+    _f("gsv1-faulty-44-geometry-codec-reserved", "geometry_codec 7 (reserved).",
+       lambda: _faulty(bodies=_payload_with(1, codec=7)), "StreamError", "unknown geometry codec 7"),
+    _f("gsv1-faulty-45-geometry-crc-mismatch",
+       "Builtin geometry with a flipped coded bit and its inner CRC-32 left stale (the chunk CRC is valid).",
+       lambda: _faulty(bodies=_octree(lambda g: g.__setitem__(-1, g[-1] ^ 1), fix_crc=False)),
+       "StreamError", "geometry payload is corrupt: CRC-32 mismatch"),
+    _f("gsv1-faulty-46-geometry-data-after-last-symbol",
+       "Builtin geometry with two coded words appended; both CRCs valid, so only the decoder's end check sees it.",
+       lambda: _faulty(bodies=_octree(lambda g: None, extra=b"\x55\xaa\x55\xaa\xaa\x55\xaa\x55")),
+       "StreamError", "range-coded data continues past the last symbol"),
+    _f("gsv1-faulty-47-geometry-point-count-mismatch",
+       "Builtin geometry whose num_points (7) exceeds the positions its octree codes (6); CRCs valid.",
+       lambda: _faulty(bodies=_octree(_set_field("<I", 5, 7))), "StreamError",
+       "number of decoded positions differs"),
+    _f("gsv1-faulty-48-geometry-extent-beyond-limit", "Builtin geometry with extent_x 2^21 (must be below 2^21).",
+       lambda: _faulty(bodies=_octree(_set_field("<I", 9 + 12, 1 << 21))), "LimitError", "2**21 cells"),
+    _f("gsv1-faulty-49-geometry-version-unsupported", "Builtin geometry with format_version 1.",
+       lambda: _faulty(bodies=_octree(_set_field("<B", 0, 1))), "UnsupportedError", "format version 1"),
+    _f("gsv1-faulty-50-geometry-reserved-flags", "Builtin geometry with reserved flag bit 1 set.",
+       lambda: _faulty(bodies=_octree(_set_field("<B", 9 + 24, 0x02))), "StreamError", "reserved flag bits"),
+    _f("gsv1-faulty-51-geometry-more-points-than-gaussians",
+       "Builtin geometry holding 7 points for a segment of 6 Gaussians.",
+       lambda: _faulty(bodies=_payload_with(1, geometry_data=encode_points(
+           np.concatenate([_faulty_states()[1].points, [[99, 99, 9]]]), "builtin"))),
+       "StreamError", "geometry holds 7 points for 6 Gaussians"),
+    _f("gsv1-faulty-52-raw-geometry-out-of-order", "Raw geometry whose first two points are swapped.",
+       lambda: _faulty(bodies=_payload_with(1, geometry="raw", geometry_data=_raw_swapped())),
+       "StreamError", "not in canonical (t, y, x) order"),
+    _f("gsv1-faulty-53-raw-geometry-partial-record", "Raw geometry of 73 bytes: not a whole number of points.",
+       lambda: _faulty(bodies=_payload_with(1, geometry="raw", geometry_data=_raw_points() + b"\0")),
+       "StreamError", "not a whole number of 12-byte points"),
+    _f("gsv1-faulty-54-raw-coordinate-beyond-limit", "Raw geometry with x = 2^30 + 1 (MAX_COORD is 2^30).",
+       lambda: _faulty(bodies=_payload_with(1, geometry="raw", geometry_data=_raw_points(x_last=(1 << 30) + 1))),
+       "LimitError", "coordinates outside"),
+    _f("gsv1-faulty-55-gpcc-crc-mismatch", "An empty G-PCC geometry payload whose CRC-32 is wrong (no tmc3 needed).",
+       lambda: _faulty(bodies=[_payload_with(1)[0], struct.pack("<IB3sI", 0, 1, bytes(3), 21)
+                               + struct.pack("<BIiiiI", 0, 0, 0, 0, 0, 1)]),
+       "StreamError", "G-PCC geometry payload is corrupt: CRC-32 mismatch"),
+    _f("gsv1-faulty-56-truncated-in-chunk-header", "The stream ends 6 bytes into the second segment's chunk header.",
+       lambda: _base()[: _second_segment_offset(_base()) + 6], "StreamError", "truncated stream: a chunk header"),
+    _f("gsv1-faulty-57-geometry-truncated", "A builtin geometry payload of 5 bytes (its header needs 9).",
+       lambda: _faulty(bodies=_payload_with(1, geometry_data=b"\0\0\0\0\0")), "StreamError",
+       "geometry payload is truncated"),
+]
+
+
+CORE: list[Spec] = [
+    Spec("gsv1-core-01-single-segment",
+         "One segment of 6 frames, 32x24 at 30 fps, builtin geometry, gmet metadata, header counts filled in, "
+         "seek index present.", core_single_segment, seed=1),
+    Spec("gsv1-core-02-multi-segment",
+         "Four segments of 4, 4, 4 and 2 frames (the last one shorter), 32x24 at 30000/1001 fps, builtin geometry; "
+         "written to a seekable file, so the writer filled in the header's counts at the end.",
+         core_multi_segment, seed=2),
+    Spec("gsv1-core-03-raw-geometry", "Two segments of 3 frames, 24x16 at 24000/1001 fps, geometry codec 2 (raw).",
+         core_raw_geometry, seed=3),
+    Spec("gsv1-core-04-unknown-length",
+         "Written to a pipe: GHDR frame_count and segment_count are 0 (unknown); GEND carries the totals. "
+         "Segments of 3 and 1 frames, 24x16 at 1/1 fps.", core_unknown_length, seed=4),
+    Spec("gsv1-core-05-no-index", "No gidx chunk (GEND index_offset 0): a seeking reader must scan the chunks. "
+         "Two segments, 24x16 at 25 fps.", core_no_index, seed=5),
+    Spec("gsv1-core-06-ancillary-chunks",
+         "Unknown ancillary chunks (zzzz, gXtr with an empty payload, aBCD, tIME) after the header, between and "
+         "after segments, which a decoder must skip; two gmet chunks, one with UTF-8 text, one with 0 entries.",
+         core_ancillary_chunks, seed=6),
+    Spec("gsv1-core-07-compositing",
+         "Hand-placed Gaussians for the rendering rules (format_spec.md §10): stacked opaque discs (nearest in "
+         "time first, stop rule), an equal-|t - tau| tie broken by index, a rotated elongated footprint, colours "
+         "outside [0, 1], velocity and acceleration, a short temporal window, a point-like Gaussian (low-pass).",
+         core_compositing, seed=7),
+]
+
+UNCOMMON: list[Spec] = [
+    Spec("gsv1-uncommon-01-size-1x1", "A 1x1 frame, 3 frames, 5 Gaussians.",
+         uncommon_size(1, 1, [3], 5, 11, Fraction(30)), seed=11),
+    Spec("gsv1-uncommon-02-size-3x5", "A 3x5 frame (narrower than high), segments of 2 and 2 frames.",
+         uncommon_size(3, 5, [2, 2], 8, 12, Fraction(30)), seed=12),
+    Spec("gsv1-uncommon-03-size-17x11", "An odd size that is no multiple of any tile size: 17x11, segments of 3 "
+         "and 2 frames, 24000/1001 fps.", uncommon_size(17, 11, [3, 2], 20, 13, Fraction(24000, 1001)), seed=13),
+    Spec("gsv1-uncommon-04-max-width", "width 16384 (MAX_DIMENSION) and height 1, 2 frames.",
+         uncommon_max_dimension(16384, 1, 14), seed=14),
+    Spec("gsv1-uncommon-05-max-height", "width 1 and height 16384 (MAX_DIMENSION), 2 frames.",
+         uncommon_max_dimension(1, 16384, 15), seed=15),
+    Spec("gsv1-uncommon-06-max-segment-frames",
+         "segment_frames 65535 (the limit) with one segment of 3 frames; frame rate 4294967295/4294967294, the "
+         "largest u32 values.", uncommon_max_segment_frames, seed=16),
+    Spec("gsv1-uncommon-07-empty-segments",
+         "Segments with 0 Gaussians in each geometry codec: builtin, raw, and G-PCC (an empty G-PCC cloud has no "
+         "tmc3 bitstream, so it decodes without tmc3); they render black. Then a segment with Gaussians.",
+         uncommon_empty_segments, seed=17),
+    Spec("gsv1-uncommon-08-off-frame-negative",
+         "Gaussians with centres off the frame and at negative coordinates, entering from outside, with tau before "
+         "and after the segment (negative grid t).", uncommon_off_frame, seed=18),
+    Spec("gsv1-uncommon-09-duplicate-positions",
+         "Gaussians sharing grid points and exact positions (multiplicities 2, 3 and 70; ties composited by index), "
+         "and a segment whose Gaussians all share one grid point (an octree of depth 0).",
+         uncommon_duplicates, seed=19),
+    Spec("gsv1-uncommon-10-extreme-coordinates",
+         "Grid points spanning 2^21 - 1 (the extent limit) on every axis next to visible ones, and segments at "
+         "+2^30 and -2^30 (MAX_COORD) on every axis, which render black.", uncommon_extreme_coordinates, seed=20),
+    Spec("gsv1-uncommon-11-extreme-attributes",
+         "float16 attributes at the ends of their range (+-65504), subnormals and negative zeros; sizes and temporal "
+         "extents that overflow to 0 or infinity, an opacity that becomes NaN (contributes nothing, §10.4), residuals "
+         "beyond +-0.5.", uncommon_extreme_attributes, seed=21),
+    Spec("gsv1-uncommon-12-future-minor-version",
+         "version 1.255 with 12 unknown bytes appended to GHDR and 8 to GEND: a 1.x decoder ignores them.",
+         uncommon_future_minor_version, seed=22),
+    Spec("gsv1-uncommon-13-reserved-fields-set",
+         "Reserved fields not 0 (GHDR reserved 0xA5, profile 0 reserved bytes 01 80 ff). An encoder must not write "
+         "this, a decoder must ignore it.", uncommon_reserved_fields, seed=23),
+    Spec("gsv1-uncommon-14-trailing-bytes", "Bytes after GEND, shaped like a chunk: not part of the stream.",
+         uncommon_trailing_bytes, seed=24),
+    Spec("gsv1-uncommon-15-no-segments", "GHDR, an empty gidx and GEND: a stream of 0 segments and 0 frames.",
+         uncommon_no_segments, seed=25),
+    Spec("gsv1-uncommon-16-many-segments", "40 segments of 1 frame each (segment_frames 1), 8x6.",
+         uncommon_many_segments, seed=26),
+    Spec("gsv1-uncommon-17-colour-description",
+         "Colour fields other than the default (colour_primaries 9, transfer_characteristics 14, full_range 0): "
+         "they describe the output, they do not change the decoded samples.", uncommon_colour_description, seed=27),
+    Spec("gsv1-uncommon-18-gpcc-geometry", "Geometry codec 1 (MPEG G-PCC through tmc3): two segments, 24x16.",
+         uncommon_gpcc, seed=28, requires=("tmc3",)),
+]
+
+SPECS: list[Spec] = CORE + UNCOMMON + FAULTY
