@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu}
 LOGS="$OUT/logs"
 SCRATCH=${SCRATCH:-/tmp/gscodec-gpu}
-STEPS=${STEPS:-"install compile render_tests render_bench"}
+STEPS=${STEPS:-"install compile render_tests render_bench conformance codec"}
+DATA=${DATA:-.data}
 SUMMARY_TSV="$OUT/summary.tsv"
 SUMMARY_TXT="$OUT/summary.txt"
 mkdir -p "$LOGS" "$SCRATCH"
@@ -68,6 +69,58 @@ step_render_bench() {
     local rc=${PIPESTATUS[0]}
     [ "$rc" -eq 0 ] && cat "$SCRATCH/render_bench.out" >>"$SUMMARY_TXT"
     return "$rc"
+}
+
+step_conformance() {
+    # gsplat's frames against the committed CPU reference frames, within the spec's tolerance (§15).
+    python3 -m conformance --device cuda 2>&1 | tee "$SCRATCH/conformance.out"
+    local rc=${PIPESTATUS[0]}
+    tail -n 2 "$SCRATCH/conformance.out" | sed 's/^/conformance (cuda): /' >>"$SUMMARY_TXT"
+    return "$rc"
+}
+
+step_codec() {
+    # The user's commands end to end on the GPU: gsenc (default preset) on the first 32 frames of
+    # flower, gsinfo, then gsdec to y4m on /dev/null (end-to-end decode rate) and to a PNG folder
+    # (PSNR against the source). Also writes a GPU-encoded stream for the conformance check on CPU.
+    local clip="$DATA/flower_1280x720.264"
+    [ -f "$clip" ] || { echo "no $clip (carry .data)"; return 1; }
+    local gsv="$OUT/flower32.gsv"
+    /usr/bin/time -v python3 -m gscodec.cli.gsenc "$clip" -o "$gsv" --frames 32 --device cuda -q 2>"$SCRATCH/gsenc.time" || { cat "$SCRATCH/gsenc.time"; return 1; }
+    local enc_s; enc_s=$(grep "Elapsed (wall" "$SCRATCH/gsenc.time" | awk '{print $NF}')
+    python3 -m gscodec.cli.gsinfo "$gsv"
+    local t0 t1; t0=$(now_ms)
+    python3 -m gscodec.cli.gsdec "$gsv" -o - --device cuda -q >/dev/null || return 1
+    t1=$(now_ms)
+    python3 -m gscodec.cli.gsdec "$gsv" -o "$SCRATCH/flower_dec" --device cuda -q || return 1
+    python3 - "$clip" "$SCRATCH/flower_dec" "$gsv" <<'PY' | tee -a "$SUMMARY_TXT"
+import sys
+from pathlib import Path
+import numpy as np
+from gscodec.metrics import psnr_rgb
+from gscodec.video import open_video
+src, dec, gsv = sys.argv[1:4]
+with open_video(src, frames=32) as a, open_video(dec) as b:
+    w, h = a.info.width, a.info.height
+    p = [psnr_rgb(x, y) for x, y in zip(a, b, strict=True)]
+bpp = Path(gsv).stat().st_size * 8 / (w * h * len(p))
+print(f"codec flower 32f (gsenc default preset, cuda): {np.mean(p):.2f} dB, {bpp:.4f} bpp, {Path(gsv).stat().st_size} bytes")
+PY
+    echo "codec flower 32f: gsenc wall $enc_s; gsdec -o - (y4m to /dev/null) $(( (t1 - t0) ))ms for 32 frames = $(python3 -c "print(f'{32000/max(1,$t1-$t0):.1f}')") fps end to end incl. start-up" | tee -a "$SUMMARY_TXT"
+    # A small stream encoded on this GPU, with its decoded-state hashes computed here: the CPU
+    # test suite decodes it and must find the same hashes (tests/test_cross_device.py).
+    local small="$OUT/gpu-encoded-carphone-8f.gsv"
+    python3 -m gscodec.cli.gsenc "$DATA/carphone_qcif.mp4" -o "$small" --frames 8 --segment-frames 4 \
+        --gaussians 1500 --preset fast --device cuda -q || return 1
+    python3 - "$small" <<'PY' | tee "$OUT/gpu-encoded-carphone-8f.json"
+import json, sys, torch
+from gscodec.bitstream import GsvReader
+from gscodec.decode import decode_segment_state
+with open(sys.argv[1], "rb") as f:
+    r = GsvReader(f)
+    states = [decode_segment_state(r.header, s).state_hash() for s in r.segments()]
+print(json.dumps({"origin": f"gsenc --device cuda on {torch.cuda.get_device_name()}", "segment_sha256": states}))
+PY
 }
 
 # ---------------------------------------------------------------- driver

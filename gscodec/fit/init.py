@@ -1,0 +1,104 @@
+"""Initial Gaussians from the frames: placed where the picture has detail, coloured from its pixels.
+
+Each Gaussian gets a home frame (its tau spread evenly over the segment) and a position drawn from
+that frame with probability proportional to a mix of the local gradient magnitude and a uniform
+share, so edges and texture get many small Gaussians and flat areas a few large ones. The footprint
+follows the local density of Gaussians (the expected count per pixel of those visible at a frame),
+and the velocity is the optical flow at the Gaussian's position, when a flow is given.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from gscodec.fit.config import FitConfig
+from gscodec.fit.flow import FlowField
+from gscodec.model.params import ATTRIBUTES
+
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+DEFAULT_TSCALE: float = 4.0
+"""Initial temporal sigma in frames (shorter segments use half their length)."""
+
+
+def default_tscale(frames: int) -> float:
+    """Initial temporal sigma (frames) when the config leaves it at 0: DEFAULT_TSCALE, at most half the segment."""
+    return max(0.5, min(DEFAULT_TSCALE, frames / 2.0))
+
+
+def detail_map(frame: np.ndarray) -> np.ndarray:
+    """Local detail of an (H, W, 3) uint8 frame: the gradient magnitude of R, G and B, summed and blurred. (H, W)."""
+    f = frame.astype(np.float32) / 255.0
+    gx = cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
+    gy = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
+    mag = cv2.magnitude(gx.reshape(-1), gy.reshape(-1)).reshape(f.shape[0], f.shape[1], -1).sum(axis=-1)
+    return cv2.GaussianBlur(mag, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REFLECT)
+
+
+def placement_density(frame: np.ndarray, detail_mix: float) -> np.ndarray:
+    """Probability of each pixel of a frame receiving a Gaussian: (H, W) float64 summing to 1."""
+    d = detail_map(frame).astype(np.float64)
+    total = d.sum()
+    if not total > 0:
+        return np.full(d.shape, 1.0 / d.size)
+    return d * ((1.0 - detail_mix) / total) + detail_mix / d.size
+
+
+def initial_gaussians(
+    frames: np.ndarray, count: int, config: FitConfig, rng: np.random.Generator, flow: FlowField | None = None
+) -> dict[str, np.ndarray]:
+    """``count`` Gaussians for a (T, H, W, 3) uint8 segment, as float32 arrays named as in params.ATTRIBUTES."""
+    t, h, w = frames.shape[:3]
+    # Home frames: tau stratified over [-0.5, T - 0.5), one stratum per Gaussian, order shuffled.
+    tau = (np.arange(count) + rng.random(count)) * (t / count) - 0.5
+    tau = rng.permutation(tau)
+    home = np.clip(np.floor(tau + 0.5), 0, t - 1).astype(np.int64)
+
+    tscale = config.init_tscale if config.init_tscale > 0 else default_tscale(t)
+    # Gaussians seen at one frame, each weighted by its temporal fall-off: count / T * sqrt(2 pi) sigma_t.
+    per_frame = count / t * min(float(t), _SQRT_2PI * tscale)
+
+    x = np.empty(count)
+    y = np.empty(count)
+    color = np.empty((count, 3))
+    local = np.empty(count)  # placement probability of the pixel the Gaussian sits on
+    for k in range(t):
+        idx = np.flatnonzero(home == k)
+        if idx.size == 0:
+            continue
+        p = placement_density(frames[k], config.detail_mix).ravel()
+        cdf = np.cumsum(p)
+        pix = np.minimum(np.searchsorted(cdf, rng.random(idx.size) * cdf[-1], side="right"), p.size - 1)
+        i, j = np.divmod(pix, w)
+        x[idx] = j + rng.random(idx.size)
+        y[idx] = i + rng.random(idx.size)
+        color[idx] = frames[k, i, j].astype(np.float64) / 255.0
+        local[idx] = p[pix]
+
+    density = np.maximum(per_frame * local, 1e-12)  # Gaussians per pixel around each one
+    sigma = np.clip(config.init_scale / np.sqrt(density), 0.5, max(h, w) / 2.0)
+
+    vel = np.zeros((count, 2))
+    if flow is not None and config.motion_degree >= 1:
+        vel = flow.velocity_at(home, x, y).astype(np.float64)
+    # The sample came from the home frame; move it to where the Gaussian is at its own tau.
+    dt = (tau - home)[:, None]
+    xy = np.stack([x, y], axis=1) + vel * dt
+
+    op = config.init_opacity
+    arrays = {
+        "xy": xy,
+        "tau": tau[:, None],
+        "vel": vel,
+        "acc": np.zeros((count, 2)),
+        "log_scale": np.repeat(np.log(sigma)[:, None], 2, axis=1),
+        "rot": rng.uniform(-math.pi / 2, math.pi / 2, size=(count, 1)),
+        "log_tscale": np.full((count, 1), math.log(tscale)),
+        "color": color,
+        "opacity": np.full((count, 1), math.log(op / (1.0 - op)) if op < 1.0 else 8.0),
+    }
+    return {a.name: arrays[a.name].astype(np.float32) for a in ATTRIBUTES}

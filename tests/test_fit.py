@@ -1,0 +1,324 @@
+"""The fitting loop on tiny synthetic clips: initialisation, flow, optimiser, densify/prune, determinism, edge cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gscodec.errors import InputError
+from gscodec.fit import FitConfig, fit_segment, float16_roundtrip, make_config, segment_psnr
+from gscodec.fit.config import PRESET_TABLE
+from gscodec.fit.densify import densify_and_prune
+from gscodec.fit.flow import dis_flow
+from gscodec.fit.init import initial_gaussians, placement_density
+from gscodec.fit.loss import flow_loss, photometric, ssim
+from gscodec.fit.optim import RowAdam
+from gscodec.model.params import ATTRIBUTE_NAMES, ATTRIBUTES
+from gscodec.model.tsw import Gaussians, project_frames
+
+
+def blob_clip(frames: int = 4, width: int = 32, height: int = 24, speed: float = 2.0) -> np.ndarray:
+    """A red blob moving right by ``speed`` px per frame over a horizontal blue ramp on grey."""
+    yy, xx = np.mgrid[0:height, 0:width] + 0.5
+    out = np.empty((frames, height, width, 3), np.uint8)
+    for k in range(frames):
+        cx, cy = width * 0.3 + speed * k, height * 0.5
+        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (0.12 * min(width, height) + 1) ** 2))
+        out[k, ..., 0] = np.clip(60 + 190 * blob, 0, 255)
+        out[k, ..., 1] = 60
+        out[k, ..., 2] = np.clip(40 + 180 * xx / width, 0, 255)
+    return out
+
+
+def textured_pattern(width: int = 64, height: int = 48, shift: float = 0.0, seed: int = 3) -> np.ndarray:
+    """Smooth random texture (blurred noise), shifted right by ``shift`` pixels: (H, W, 3) uint8."""
+    rng = np.random.default_rng(seed)
+    base = rng.random((height // 4 + 4, width // 4 + 8))
+    big = np.kron(base, np.ones((4, 4)))
+    import cv2
+
+    big = cv2.GaussianBlur(big, (0, 0), 1.5)
+    m = np.float32([[1, 0, shift], [0, 1, 0]])
+    moved = cv2.warpAffine(big.astype(np.float32), m, (big.shape[1], big.shape[0]), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)
+    img = (255 * moved[8 : 8 + height, 16 : 16 + width]).clip(0, 255).astype(np.uint8)
+    return np.repeat(img[..., None], 3, axis=2)
+
+
+def tiny_config(**kw) -> FitConfig:
+    base = dict(iterations=40, gaussians=150, frames_per_step=2, densify_events=4, flow_max_side=64)
+    base.update(kw)
+    return FitConfig(**base)
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def test_make_config_scales_with_segment_and_explicit_values_win():
+    small = make_config("medium", width=176, height=144, frames=16)
+    large = make_config("medium", width=1280, height=720, frames=32)
+    assert large.gaussians > small.gaussians
+    assert small.iterations == math.ceil(PRESET_TABLE["medium"].epochs * 16 / small.frames_per_step)
+    fast, slow = (make_config(p, width=176, height=144, frames=16) for p in ("fast", "slow"))
+    assert fast.gaussians < small.gaussians < slow.gaussians
+    assert fast.iterations < small.iterations < slow.iterations
+    c = make_config("fast", iterations=7, gaussians=99, seed=5, width=8, height=8, frames=1, loss="mse")
+    assert (c.iterations, c.gaussians, c.seed, c.loss, c.frames_per_step) == (7, 99, 5, "mse", 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(iterations=0), dict(gaussians=0), dict(loss="l3"), dict(motion_degree=3), dict(init_fraction=0.0),
+     dict(seconds=-1.0), dict(lr_xy=-1.0), dict(frames_per_step=0)],
+)
+def test_config_rejects_bad_values(kwargs):
+    with pytest.raises(InputError):
+        tiny_config(**kwargs)
+
+
+def test_make_config_rejects_unknown_preset_and_setting():
+    with pytest.raises(InputError, match="preset"):
+        make_config("ultra", width=8, height=8, frames=1)
+    with pytest.raises(InputError, match="unknown fit settings"):
+        make_config("fast", width=8, height=8, frames=1, colour=1)
+    with pytest.raises(InputError, match="width"):
+        make_config("fast", width=0, height=8, frames=1)
+
+
+# ---------------------------------------------------------------- initialisation
+
+
+def test_init_places_gaussians_where_detail_is():
+    rng = np.random.default_rng(0)
+    frame = np.full((48, 64, 3), 128, np.uint8)
+    frame[:, :32] = (rng.random((48, 32, 1)) > 0.5) * 255  # noisy left half, flat right half
+    frames = frame[None]
+    cfg = tiny_config(detail_mix=0.2, flow=False)
+    arrays = initial_gaussians(frames, 2000, cfg, np.random.default_rng(1))
+    x = arrays["xy"][:, 0]
+    left = x < 32
+    assert left.mean() > 0.75  # ~0.9 expected: 80 % follows detail, 20 % is uniform
+    sigma = np.exp(arrays["log_scale"][:, 0])
+    assert np.median(sigma[left]) < 0.5 * np.median(sigma[~left])  # dense where detailed: smaller footprints
+    # Colours come from the pixels under the Gaussians: grey on the right, black or white on the left.
+    np.testing.assert_allclose(arrays["color"][~left], 128 / 255, atol=1e-6)
+    assert np.all(np.isin(np.round(arrays["color"][left] * 255), [0, 255]))
+    p = placement_density(frame, 0.2)
+    assert p.shape == (48, 64) and abs(p.sum() - 1) < 1e-9 and p[:, :30].mean() > 3 * p[:, 34:].mean()
+
+
+def test_init_spreads_tau_over_the_segment_and_sets_shapes():
+    frames = blob_clip(frames=8)
+    cfg = tiny_config(flow=False, init_tscale=2.0)
+    arrays = initial_gaussians(frames, 800, cfg, np.random.default_rng(0))
+    for a in ATTRIBUTES:
+        assert arrays[a.name].shape == (800, a.components) and arrays[a.name].dtype == np.float32
+    tau = arrays["tau"][:, 0]
+    assert tau.min() >= -0.5 and tau.max() < 7.5
+    counts = np.bincount(np.clip(np.floor(tau + 0.5), 0, 7).astype(int), minlength=8)
+    assert counts.min() >= 90 and counts.max() <= 110  # stratified: about 100 per frame
+    np.testing.assert_allclose(np.exp(arrays["log_tscale"]), 2.0, rtol=1e-6)
+    np.testing.assert_array_equal(arrays["acc"], 0.0)
+
+
+def test_flow_init_gives_the_velocity_of_a_translating_pattern():
+    speed = 1.5
+    frames = np.stack([textured_pattern(shift=speed * k) for k in range(4)])
+    flow = dis_flow(frames, max_side=640)
+    assert flow is not None and flow.forward.shape == (3, 48, 64, 2)
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    assert np.median(flow.forward[inner][..., 0]) == pytest.approx(speed, abs=0.3)
+    assert np.median(flow.backward[inner][..., 0]) == pytest.approx(-speed, abs=0.3)
+    assert np.median(flow.weight[inner]) > 0.5
+    arrays = initial_gaussians(frames, 600, tiny_config(), np.random.default_rng(0), flow)
+    x, y = arrays["xy"][:, 0], arrays["xy"][:, 1]
+    inside = (x > 8) & (x < 56) & (y > 8) & (y < 40)
+    vx = arrays["vel"][inside, 0]
+    assert np.median(vx) == pytest.approx(speed, abs=0.3)
+    assert np.mean(vx > 0) > 0.9
+    assert abs(np.median(arrays["vel"][inside, 1])) < 0.3
+
+
+def test_flow_is_skipped_for_a_single_frame_or_tiny_frames():
+    assert dis_flow(blob_clip(frames=1)) is None
+    assert dis_flow(blob_clip(frames=3, width=6, height=5)) is None
+
+
+# ---------------------------------------------------------------- losses and optimiser
+
+
+def test_ssim_and_photometric_losses():
+    a = torch.rand(2, 20, 24, 3, generator=torch.Generator().manual_seed(0))
+    assert float(ssim(a, a)) == pytest.approx(1.0, abs=1e-5)
+    assert float(ssim(a, 1 - a)) < 0.5
+    assert float(photometric(a, a, "l1_ssim", 0.2)) == pytest.approx(0.0, abs=1e-5)
+    assert float(photometric(a, a + 0.1, "mse", 0.2)) == pytest.approx(0.01, rel=1e-4)
+
+
+def test_flow_loss_pulls_velocity_towards_the_flow():
+    g = Gaussians.from_arrays({
+        "xy": np.array([[8.0, 8.0]]), "tau": np.array([[0.0]]), "vel": np.array([[0.0, 0.0]]),
+        "acc": np.zeros((1, 2)), "log_scale": np.zeros((1, 2)), "rot": np.zeros((1, 1)),
+        "log_tscale": np.zeros((1, 1)), "color": np.full((1, 3), 0.5), "opacity": np.full((1, 1), 2.0),
+    })
+    g.vel.requires_grad_(True)
+    flow = torch.zeros(1, 3, 16, 16)
+    flow[0, 0] = 3.0  # everything moves +3 px in x
+    flow[0, 2] = 1.0
+    ts = torch.tensor([0.0])
+    loss = flow_loss(g, project_frames(g, ts), ts, flow, 16, 16)
+    assert float(loss.detach()) == pytest.approx(3.0, rel=1e-5)
+    loss.backward()
+    assert float(g.vel.grad[0, 0]) < 0 and float(g.vel.grad[0, 1]) == 0.0
+
+
+def test_row_adam_updates_only_visible_rows_and_follows_rows():
+    p = torch.zeros(4, 2, requires_grad=True)
+    opt = RowAdam({"p": p})
+    p.grad = torch.ones(4, 2)
+    opt.step({"p": 0.1}, torch.tensor([True, False, True, False]))
+    np.testing.assert_allclose(p.detach().numpy()[:, 0], [-0.1, 0.0, -0.1, 0.0], rtol=1e-5)
+    opt.keep(torch.tensor([True, False, True, True]))
+    opt.append(2)
+    assert opt.steps.tolist() == [1.0, 1.0, 0.0, 0.0, 0.0]
+    q = torch.zeros(5, 2, requires_grad=True)
+    opt.rebind({"p": q})
+    q.grad = torch.ones(5, 2)
+    opt.step({"p": 0.1}, torch.ones(5, dtype=torch.bool))
+    # A fresh row's first step is a full lr step (per-row bias correction), like any first step.
+    np.testing.assert_allclose(q.detach().numpy()[3:, 0], -0.1, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- densify / prune
+
+
+def _params(n: int, sigma: float, opacity: float) -> dict[str, torch.Tensor]:
+    comp = {a.name: a.components for a in ATTRIBUTES}
+    p = {name: torch.zeros(n, comp[name]) for name in ATTRIBUTE_NAMES}
+    p["xy"] = torch.rand(n, 2, generator=torch.Generator().manual_seed(0)) * 30
+    p["log_scale"] = torch.full((n, 2), math.log(sigma))
+    p["opacity"] = torch.full((n, 1), math.log(opacity / (1 - opacity)))
+    return p
+
+
+def test_densify_prunes_splits_clones_and_respects_the_budget():
+    n = 100
+    params = _params(n, sigma=3.0, opacity=0.5)
+    params["log_scale"][50:] = math.log(0.7)  # the second half is small: cloned, not split
+    params["opacity"][:10] = -8.0  # peak opacity 0.0003: pruned
+    grad = torch.linspace(1.0, 2.0, n)
+    seen = torch.ones(n)
+    cfg = tiny_config(grow_fraction=0.2, relocate_fraction=0.0)
+    gen = torch.Generator().manual_seed(0)
+    out, res = densify_and_prune(params, grad, seen, True, cfg, budget=1000, gen=gen)
+    assert res.pruned == 10
+    assert res.split + res.cloned == 20 and res.cloned == 20  # the top 20 by gradient are the small ones
+    assert out["xy"].shape[0] == n - 10 + 20 == int(res.keep.sum()) + res.added
+    # A clone pair shares the parent's opacity: 1 - (1 - o')^2 = o.
+    o2 = torch.sigmoid(out["opacity"][-1, 0])
+    assert float(1 - (1 - o2) ** 2) == pytest.approx(0.5, rel=1e-4)
+
+    wide = _params(n, sigma=3.0, opacity=0.5)
+    out, res = densify_and_prune(wide, grad, seen, True, cfg, budget=1000, gen=gen)
+    assert res.split == 20 and out["xy"].shape[0] == n + 20
+    child = torch.exp(out["log_scale"][-1]).sort().values  # the longer axis shrinks more than the shorter
+    assert torch.allclose(child, torch.tensor([3.0 / 1.6, 3.0 / 1.2]))
+
+    # At the budget nothing grows unless room is made; relocation retires the weakest first.
+    full = _params(n, sigma=3.0, opacity=0.5)
+    full["opacity"][:5] = -3.0
+    out, res = densify_and_prune(full, grad, seen, True, cfg, budget=n, gen=gen)
+    assert out["xy"].shape[0] == n and res.added == 0
+    cfg_r = tiny_config(grow_fraction=0.2, relocate_fraction=0.05)
+    out, res = densify_and_prune(full, grad, seen, True, cfg_r, budget=n, gen=gen)
+    assert out["xy"].shape[0] == n and res.split + res.cloned == 5 and not bool(res.keep[:5].any())
+
+
+def test_unseen_gaussians_are_pruned_only_when_every_frame_was_rendered():
+    params = _params(10, sigma=1.0, opacity=0.5)
+    seen = torch.tensor([0.0] * 3 + [1.0] * 7)
+    cfg = tiny_config(grow_fraction=0.0)
+    gen = torch.Generator().manual_seed(0)
+    _, res = densify_and_prune(params, torch.ones(10), seen, False, cfg, budget=10, gen=gen)
+    assert res.pruned == 0
+    _, res = densify_and_prune(params, torch.ones(10), seen, True, cfg, budget=10, gen=gen)
+    assert res.pruned == 3
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def test_fit_improves_psnr_and_stays_within_budget():
+    frames = blob_clip()
+    cfg = tiny_config(iterations=60, gaussians=120, init_fraction=0.5)
+    counts = []
+    first = {}
+
+    def observe(step, seconds, g):
+        counts.append(len(g))
+        if step == 1:
+            first["g"] = Gaussians(**{n: getattr(g, n).clone() for n in ATTRIBUTE_NAMES})
+
+    reports = []
+    g = fit_segment(frames, cfg, observe=observe, progress=lambda s, n, p: reports.append((s, n, p)))
+    assert max(counts) <= 120 and counts[-1] > 60  # grew from the initial half of the budget
+    assert len(reports) == 60 and reports[-1][:2] == (60, 60) and math.isfinite(reports[-1][2])
+    before, after = segment_psnr(first["g"], frames), segment_psnr(g, frames)
+    assert after > before + 3.0 and after > 28.0
+    # Profile 0's float16 storage keeps the quality.
+    assert segment_psnr(float16_roundtrip(g), frames) == pytest.approx(after, abs=0.1)
+    for name in ATTRIBUTE_NAMES:
+        v = getattr(g, name)
+        assert torch.isfinite(v).all() and torch.isfinite(v.to(torch.float16)).all()
+
+
+def test_fit_is_deterministic_given_the_seed():
+    frames = blob_clip()
+    cfg = tiny_config(iterations=20)
+    a = fit_segment(frames, cfg)
+    b = fit_segment(frames, cfg)
+    assert all(torch.equal(x, y) for x, y in zip(a.tensors(), b.tensors()))
+    c = fit_segment(frames, cfg.replace(seed=1))
+    assert not torch.equal(a.xy, c.xy)
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2])
+def test_motion_degree_freezes_higher_terms(degree):
+    frames = blob_clip()
+    g = fit_segment(frames, tiny_config(iterations=10, motion_degree=degree))
+    assert bool((g.vel != 0).any()) == (degree >= 1)
+    assert bool((g.acc != 0).any()) == (degree >= 2)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(3, 7, 13), (1, 24, 32), (2, 5, 3), (1, 1, 1)],
+    ids=["odd-size", "single-frame", "smaller-than-a-tile", "one-pixel"],
+)
+def test_edge_case_segments(shape):
+    t, h, w = shape
+    frames = blob_clip(frames=t, width=w, height=h, speed=1.0)
+    g = fit_segment(frames, tiny_config(iterations=15, gaussians=40))
+    assert 1 <= len(g) <= 40
+    assert all(torch.isfinite(x).all() for x in g.tensors())
+    assert segment_psnr(g, frames) > 20.0
+
+
+def test_bad_input_is_an_input_error():
+    cfg = tiny_config(iterations=1)
+    with pytest.raises(InputError, match="uint8"):
+        fit_segment(blob_clip().astype(np.float32), cfg)
+    with pytest.raises(InputError, match="shape"):
+        fit_segment(blob_clip()[..., :2], cfg)
+    with pytest.raises(InputError, match="shape"):
+        fit_segment(np.zeros((0, 4, 4, 3), np.uint8), cfg)
+    with pytest.raises(InputError, match="numpy"):
+        fit_segment([[0]], cfg)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="cuda"):
+            fit_segment(blob_clip(), cfg, device="cuda")
+    with pytest.raises(InputError, match="device"):
+        fit_segment(blob_clip(), cfg, device="tpu")
