@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu}
 LOGS="$OUT/logs"
 SCRATCH=${SCRATCH:-/tmp/gscodec-gpu}
-STEPS=${STEPS:-"install compile render_tests render_bench conformance codec"}
+STEPS=${STEPS:-"install compile render_tests render_bench conformance fit codec"}
+FIT_SECONDS=${FIT_SECONDS:-60}
 DATA=${DATA:-.data}
 SUMMARY_TSV="$OUT/summary.tsv"
 SUMMARY_TXT="$OUT/summary.txt"
@@ -76,6 +77,19 @@ step_conformance() {
     python3 -m conformance --device cuda 2>&1 | tee "$SCRATCH/conformance.out"
     local rc=${PIPESTATUS[0]}
     tail -n 2 "$SCRATCH/conformance.out" | sed 's/^/conformance (cuda): /' >>"$SUMMARY_TXT"
+    return "$rc"
+}
+
+step_fit() {
+    # PSNR-versus-time curves: 32 frames of flower (720p) and street (1080p), a fixed fitting budget.
+    local rc=0 clip name
+    for clip in flower_1280x720.264 street_1920x1080.264; do
+        name=${clip%%.*}
+        python3 bench/fit_bench.py "$DATA/$clip" --frames 32 --device cuda --seconds "$FIT_SECONDS" \
+            --preset medium --label "$name" 2>&1 | tee "$OUT/fit-$name.log"
+        [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+        grep -h '^RESULT' "$OUT/fit-$name.log" >>"$SUMMARY_TXT"
+    done
     return "$rc"
 }
 

@@ -115,7 +115,10 @@ class _ContainerSource:
         self.label = label
         self.seen = 0
         try:
-            self._container = av.open(target, mode="r", format=format_name, metadata_errors="ignore")
+            try:
+                self._container = av.open(target, mode="r", format=format_name, metadata_errors="ignore")
+            except TypeError:  # PyAV 19 dropped the argument (and no longer fails on bad metadata)
+                self._container = av.open(target, mode="r", format=format_name)
         except (av.FFmpegError, OSError) as exc:
             what = "a y4m stream" if format_name == "yuv4mpegpipe" else "a video file FFmpeg can read"
             raise InputError(f"cannot open {label}: {_describe(exc)}; is it {what}?") from None
