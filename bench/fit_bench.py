@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds is not None and iterations is None:
         iterations = 10**9  # the clock ends the fit
     cfg = make_config(args.preset, iterations=iterations, gaussians=args.gaussians, seed=args.seed,
-                      width=w, height=h, frames=t, **extra)
+                      width=w, height=h, frames=t, device=device, **extra)
     name = os.path.basename(args.clip)
     length = f"{cfg.seconds:.0f} s" if cfg.seconds else f"{cfg.iterations} steps"
     print(f"# {name}: {t} frames {w}x{h}, device {device}, preset {args.preset}, budget {cfg.gaussians} Gaussians, "

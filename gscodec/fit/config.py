@@ -42,8 +42,12 @@ class FitConfig:
     """Polynomial degree of each centre's motion: 0 static (vel, acc held at 0), 1 linear (acc held at 0), 2."""
 
     # Initialisation from the frames.
-    init_fraction: float = 0.7
-    """Gaussians placed at the start, as a fraction of the budget; densification grows the rest."""
+    init_fraction: float = 1.0
+    """Gaussians placed at the start, as a fraction of the budget; densification may grow the rest.
+
+    The whole budget from the start measured better than 70 % plus growth (carphone, 8 frames:
+    42.26 against 41.99 dB after 1600 steps, 37.94 against 37.01 after 400).
+    """
     detail_mix: float = 0.25
     """Share of the placement density that is uniform; the rest follows the local gradient magnitude."""
     init_scale: float = 0.9
@@ -56,7 +60,10 @@ class FitConfig:
     # Optical flow (OpenCV DIS): initial velocities, and a guidance loss early in the fit.
     flow: bool = True
     flow_weight: float = 0.002
-    """Weight of the mean L1 (pixels) between a Gaussian's frame-to-frame displacement and the flow there."""
+    """Weight of the mean L1 (pixels) between a Gaussian's frame-to-frame displacement and the flow there.
+
+    The flow as initial velocity is worth about 0.5 dB on carphone; the loss term on top measured neutral.
+    """
     flow_until: float = 0.5
     """The flow loss fades out linearly and is off after this fraction of the fit."""
     flow_max_side: int = 640
@@ -67,7 +74,7 @@ class FitConfig:
     lr_tau: float = 0.01
     lr_vel: float = 0.01
     lr_acc: float = 0.001
-    lr_scale: float = 0.04
+    lr_scale: float = 0.08
     lr_rot: float = 0.05
     lr_tscale: float = 0.03
     lr_color: float = 0.01
@@ -82,9 +89,9 @@ class FitConfig:
     densify_until: float = 0.6
     densify_events: int = 12
     """Densify/prune events, spread evenly over [densify_from, densify_until] of the fit."""
-    grow_fraction: float = 0.15
-    """An event adds at most this fraction of the current count (within the budget)."""
-    relocate_fraction: float = 0.02
+    grow_fraction: float = 0.0
+    """An event adds at most this fraction of the current count (within the budget). 0: events only prune."""
+    relocate_fraction: float = 0.0
     """At the budget, an event also retires this fraction of the weakest Gaussians to make room."""
     prune_opacity: float = 0.01
     """Gaussians whose peak opacity falls below this are removed."""
@@ -139,36 +146,37 @@ class Preset:
 
     budget = pixels_per_frame * frames ** time_exponent / pixels_per_gaussian (the frames of a segment
     share most of their content, so the budget grows slower than the frame count), and
-    iterations = epochs * frames / frames_per_step.
+    iterations = epochs * frames / frames_per_step. Frames per step depend on the device: on the CPU a
+    step costs about its frame count, and one frame per step gives the most quality per second; on a
+    GPU a step has a fixed cost that several frames share (measured: 4 frames per step beat 1 by 1 dB
+    in a 60 s fit of flower_1280x720).
     """
 
     pixels_per_gaussian: float
     time_exponent: float
     epochs: float
-    frames_per_step: int
     max_gaussians: int
+    frames_per_step_cpu: int = 1
+    frames_per_step_cuda: int = 4
 
 
 PRESET_TABLE: dict[str, Preset] = {
-    "fast": Preset(pixels_per_gaussian=16.0, time_exponent=0.5, epochs=60.0, frames_per_step=2,
-                   max_gaussians=400_000),
-    "medium": Preset(pixels_per_gaussian=8.0, time_exponent=0.5, epochs=150.0, frames_per_step=2,
-                     max_gaussians=1_000_000),
-    "slow": Preset(pixels_per_gaussian=4.0, time_exponent=0.5, epochs=400.0, frames_per_step=2,
-                   max_gaussians=2_000_000),
+    "fast": Preset(pixels_per_gaussian=16.0, time_exponent=0.5, epochs=20.0, max_gaussians=400_000),
+    "medium": Preset(pixels_per_gaussian=8.0, time_exponent=0.5, epochs=60.0, max_gaussians=1_000_000),
+    "slow": Preset(pixels_per_gaussian=4.0, time_exponent=0.5, epochs=200.0, max_gaussians=2_000_000),
 }
 
 
 def _factory(name: str) -> Callable[..., FitConfig]:
-    def make(width: int, height: int, frames: int, seed: int = 0) -> FitConfig:
-        return make_config(name, seed=seed, width=width, height=height, frames=frames)
+    def make(width: int, height: int, frames: int, seed: int = 0, device: str = "cpu") -> FitConfig:
+        return make_config(name, seed=seed, width=width, height=height, frames=frames, device=device)
 
     make.__doc__ = f"The {name!r} preset for a width x height segment of the given frame count."
     return make
 
 
 PRESETS: dict[str, Callable[..., FitConfig]] = {name: _factory(name) for name in PRESET_TABLE}
-"""Preset name -> factory(width, height, frames, seed=0) -> FitConfig."""
+"""Preset name -> factory(width, height, frames, seed=0, device="cpu") -> FitConfig."""
 
 
 def make_config(
@@ -179,10 +187,12 @@ def make_config(
     width: int = 1280,
     height: int = 720,
     frames: int = 32,
+    device: str = "cpu",
     **overrides: object,
 ) -> FitConfig:
     """The preset's config for a width x height segment of ``frames`` frames; explicit values win.
 
+    ``device`` is where the fit will run ("cpu", "cuda" or "cuda:N"): it picks the frames per step.
     ``overrides`` sets any other :class:`FitConfig` field (for benchmarks and experiments).
     """
     if preset not in PRESET_TABLE:
@@ -191,7 +201,9 @@ def make_config(
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise InputError(f"fit {name} must be a positive integer, got {v!r}")
     p = PRESET_TABLE[preset]
-    per_step = min(p.frames_per_step, frames)
+    on_gpu = str(device).startswith("cuda")
+    per_step = int(overrides.pop("frames_per_step", p.frames_per_step_cuda if on_gpu else p.frames_per_step_cpu))
+    per_step = max(1, min(per_step, frames))
     if gaussians is None:
         gaussians = int(round(width * height * frames**p.time_exponent / p.pixels_per_gaussian))
         gaussians = max(16, min(p.max_gaussians, gaussians))
