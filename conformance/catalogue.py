@@ -618,7 +618,7 @@ FAULTY: list[Spec] = [
     _f("gsv1-faulty-47-geometry-point-count-mismatch",
        "Builtin geometry whose num_points (7) exceeds the positions its octree codes (6); CRCs valid.",
        lambda: _faulty(bodies=_octree(_set_field("<I", 5, 7))), "StreamError",
-       "number of decoded positions differs"),
+       "geometry holds 7 points for 6 Gaussians"),
     _f("gsv1-faulty-48-geometry-extent-beyond-limit", "Builtin geometry with extent_x 2^21 (must be below 2^21).",
        lambda: _faulty(bodies=_octree(_set_field("<I", 9 + 12, 1 << 21))), "LimitError", "2**21 cells"),
     _f("gsv1-faulty-49-geometry-version-unsupported", "Builtin geometry with format_version 1.",

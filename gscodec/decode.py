@@ -17,10 +17,15 @@ import numpy as np
 import torch
 
 from gscodec.bitstream import PROFILE_RAW, GsvReader, Segment, SequenceHeader, profile0
-from gscodec.errors import InputError, UnsupportedError
+from gscodec.errors import InputError, RuntimeFailure, UnsupportedError
 
 RENDER_BATCH = 8
-"""Frames rendered per call to the rasterizer."""
+"""Most frames rendered per call to the rasterizer."""
+
+RENDER_BATCH_PIXELS = 1 << 23
+"""Most pixels (frames x width x height) per call, at least one frame: the CPU rasterizer
+holds about 50 bytes per pixel of a call, so a batch stays near 400 MB whatever the frame
+size a stream declares (one 16384 x 16384 frame still needs about 13 GB)."""
 
 
 def open_input(path: str | os.PathLike[str]) -> BinaryIO:
@@ -52,11 +57,26 @@ def render_segment(state: profile0.DecodedSegment, width: int, height: int, devi
 
     g = Gaussians.from_arrays(state.gaussian_arrays(), device=device)
     backend = "cuda" if device.startswith("cuda") else "cpu"
-    for b in range(first, last, RENDER_BATCH):
-        ks = list(range(b, min(b + RENDER_BATCH, last)))
-        with torch.no_grad():
-            frames = to_uint8(render_frames(g, [float(k) for k in ks], width, height, backend=backend)).cpu().numpy()
+    batch = max(1, min(RENDER_BATCH, RENDER_BATCH_PIXELS // (width * height)))
+    for b in range(first, last, batch):
+        ks = list(range(b, min(b + batch, last)))
+        try:
+            with torch.no_grad():
+                images = render_frames(g, [float(k) for k in ks], width, height, backend=backend)
+                frames = to_uint8(images).cpu().numpy()
+        except RuntimeError as exc:  # torch reports a failed allocation as a RuntimeError
+            if not _out_of_memory(exc):
+                raise
+            raise RuntimeFailure(
+                f"out of memory rendering {len(ks)} frame(s) of {width}x{height} with {len(state)} Gaussians"
+            ) from None
         yield from zip(ks, frames, strict=True)
+
+
+def _out_of_memory(exc: RuntimeError) -> bool:
+    """True for torch's allocation failures (CPU allocator or CUDA), which carry no class of their own on the CPU."""
+    text = str(exc)
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text
 
 
 @dataclass

@@ -7,6 +7,7 @@ so the quality it reports is that of the stream a decoder will see.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import numpy as np
 
 from gscodec import __version__
 from gscodec.bitstream import PROFILE_RAW, GsvWriter, SequenceHeader, profile0
+from gscodec.bitstream.container import MAX_DIMENSION
 from gscodec.errors import InputError, RuntimeFailure
 
 
@@ -87,13 +89,21 @@ def _segments(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
 
 
 def check_output_path(output: str, input: str) -> None:
+    """Refuse an output that cannot be written or that would replace the input (or a frame of it)."""
     out = Path(output)
     if out.is_dir():
         raise InputError(f"-o {output}: is a directory; give a file name such as out.gsv")
     if not out.parent.exists():
         raise InputError(f"-o {output}: the folder {out.parent} does not exist")
-    if input != "-" and Path(input).exists() and out.exists() and out.resolve() == Path(input).resolve():
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"-o {output}: the folder {out.parent} is not writable; choose another output folder")
+    if input == "-" or not out.exists():
+        return
+    src = Path(input)
+    if src.exists() and (out.resolve() == src.resolve() or os.path.samefile(out, src)):
         raise InputError("the output would overwrite the input")
+    if src.is_dir() and out.resolve().parent == src.resolve() and out.suffix.lower() == ".png":
+        raise InputError(f"-o {output}: the output would overwrite a frame of the input folder {input}")
 
 
 def reconstruct(payload: bytes, width: int, height: int, frame_count: int, device: str,
@@ -128,6 +138,11 @@ def encode(
     report = EncodeReport()
     with open_video(s.input, start_frame=s.start_frame, frames=s.frames) as video:
         info = video.info
+        if info.width > MAX_DIMENSION or info.height > MAX_DIMENSION:
+            raise InputError(
+                f"{s.input}: frames of {info.width}x{info.height} exceed the format's limit of {MAX_DIMENSION} "
+                "pixels per side; scale the video down first"
+            )
         report.width, report.height = info.width, info.height
         header = SequenceHeader(
             width=info.width,

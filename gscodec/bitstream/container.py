@@ -9,6 +9,7 @@ Every integer is little-endian. Field names are those of format_spec.md.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import tempfile
@@ -16,10 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from gscodec.bitstream.chunks import SIGNATURE, Chunk, ChunkReader, encode_chunk
-from gscodec.errors import LimitError, StreamError, UnsupportedError
+from gscodec.errors import InputError, LimitError, RuntimeFailure, StreamError, UnsupportedError
 
 VERSION_MAJOR = 1
 VERSION_MINOR = 0
@@ -337,10 +338,18 @@ class GsvWriter:
                  metadata: dict[str, str] | None = None) -> None:
         self._path: Path | None = None
         self._tmp: str | None = None
+        self._closed = False
         if isinstance(dest, (str, os.PathLike)):
             self._path = Path(dest)
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self._path.name}.", suffix=".part",
-                                             dir=self._path.parent or ".")
+            try:
+                fd, self._tmp = tempfile.mkstemp(prefix=f".{self._path.name}.", suffix=".part",
+                                                 dir=self._path.parent or ".")
+            except OSError as exc:
+                folder = self._path.parent or Path(".")
+                if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise InputError(f"cannot write {dest}: folder {folder} is not writable "
+                                     f"({_reason(exc)}); choose another output folder") from None
+                raise RuntimeFailure(f"cannot create {dest}: {_reason(exc)}") from None
             self._stream: BinaryIO = os.fdopen(fd, "w+b")
         else:
             self._stream = dest
@@ -348,7 +357,6 @@ class GsvWriter:
         self._index: list[IndexEntry] = []
         self._frames = 0
         self._pos = 0
-        self._closed = False
         self._write(SIGNATURE)
         self._header_pos = self._pos
         self._write(encode_chunk(GHDR, header.encode()))
@@ -356,8 +364,18 @@ class GsvWriter:
             self._write(encode_chunk(GMET, encode_metadata(metadata)))
 
     def _write(self, data: bytes) -> None:
-        self._stream.write(data)
+        try:
+            self._stream.write(data)
+        except OSError as exc:
+            self._fail(exc)
         self._pos += len(data)
+
+    def _fail(self, exc: OSError) -> NoReturn:
+        """An I/O error (a full disk, a device error): drop the temporary and say so in one line."""
+        self.abort()
+        where = self._path if self._path is not None else "the output"
+        kept = "; nothing was written" if self._path is not None else ""
+        raise RuntimeFailure(f"cannot write {where}: {_reason(exc)}{kept}") from None
 
     def write_segment(self, first_frame_count: int, payload: bytes) -> Segment:
         """Append the next segment (covering ``first_frame_count`` frames) and return it."""
@@ -384,26 +402,32 @@ class GsvWriter:
         index_offset = self._pos
         self._write(encode_chunk(GIDX, encode_index(self._index)))
         self._write(encode_chunk(GEND, _END.pack(len(self._index), self._frames, index_offset)))
-        if self._stream.seekable() and (self.header.frame_count == 0 or self.header.segment_count == 0):
-            fixed = SequenceHeader(**{**self.header.__dict__, "frame_count": self._frames,
-                                      "segment_count": len(self._index)})
-            end = self._stream.tell()
-            self._stream.seek(self._header_pos - self._pos + end)
-            self._stream.write(encode_chunk(GHDR, fixed.encode()))
-            self._stream.seek(end)
-            self.header = fixed
-        self._stream.flush()
-        if self._path is not None and self._tmp is not None:
-            os.fsync(self._stream.fileno())
-            self._stream.close()
-            os.replace(self._tmp, self._path)
-            self._tmp = None
+        try:
+            if self._stream.seekable() and (self.header.frame_count == 0 or self.header.segment_count == 0):
+                fixed = SequenceHeader(**{**self.header.__dict__, "frame_count": self._frames,
+                                          "segment_count": len(self._index)})
+                end = self._stream.tell()
+                self._stream.seek(self._header_pos - self._pos + end)
+                self._stream.write(encode_chunk(GHDR, fixed.encode()))
+                self._stream.seek(end)
+                self.header = fixed
+            self._stream.flush()
+            if self._path is not None and self._tmp is not None:
+                os.fsync(self._stream.fileno())
+                self._stream.close()
+                os.replace(self._tmp, self._path)
+                self._tmp = None
+        except OSError as exc:
+            self._fail(exc)
 
     def abort(self) -> None:
         """Drop the output: remove the temporary file (for a path)."""
         self._closed = True
         if self._tmp is not None:
-            self._stream.close()
+            try:
+                self._stream.close()  # may flush buffered bytes, and fail again on a full disk
+            except OSError:
+                pass
             try:
                 os.unlink(self._tmp)
             except FileNotFoundError:
@@ -418,6 +442,11 @@ class GsvWriter:
             self.close()
         else:
             self.abort()
+
+
+def _reason(exc: OSError) -> str:
+    """A one-line reason from an OS error."""
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def read_index(path: str | os.PathLike[str]) -> tuple[SequenceHeader, list[IndexEntry]]:
@@ -453,6 +482,9 @@ def read_index(path: str | os.PathLike[str]) -> tuple[SequenceHeader, list[Index
 def read_segment_at(path: str | os.PathLike[str], entry: IndexEntry) -> Segment:
     """Read the one segment an index entry points at (for seeking)."""
     with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if entry.offset > size:  # a u64 from the file: past the end, or beyond what seek() takes
+            raise StreamError(f"corrupt stream: the index points at byte {entry.offset}, past the end of the file")
         f.seek(entry.offset)
         chunk = ChunkReader.resume(f, entry.offset).read_chunk()
     if chunk is None or chunk.type != GSEG:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gscodec.errors import LimitError, StreamError
-from gscodec.geometry import MAX_POINTS, canonical_order, decode_points, encode_points
+from gscodec.geometry import MAX_POINTS, canonical_order, declared_points, decode_points, encode_points
 from gscodec.model.params import ATTRIBUTES, PARAMS_PER_GAUSSIAN
 
 MAX_GAUSSIANS = MAX_POINTS
@@ -116,6 +116,10 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
             f"and {geometry_size} geometry bytes"
         )
     geometry_data = payload[_HEAD.size : _HEAD.size + geometry_size]
+    # Checked before decoding: a few hundred geometry bytes can code millions of points.
+    declared = declared_points(geometry_data, codec)
+    if declared is not None and declared != n:
+        raise StreamError(f"corrupt stream: geometry holds {declared} points for {n} Gaussians")
     points = decode_points(geometry_data, codec, **geometry_opts)
     if points.shape != (n, 3):
         raise StreamError(f"corrupt stream: geometry holds {points.shape[0]} points for {n} Gaussians")

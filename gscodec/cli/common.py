@@ -7,7 +7,9 @@ traceback is shown only with ``-v``.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,18 +27,61 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+class Interrupted(BaseException):
+    """What SIGINT raises while :func:`run_command` runs, in place of KeyboardInterrupt.
+
+    A KeyboardInterrupt that lands in torch's lazy imports (``torch.use_deterministic_algorithms``
+    imports torch._inductor, seconds of work at the start of a fit) was sometimes lost, so the
+    fit went on, and sometimes ended the process by SIGINT (status -2) instead of exit 130.
+    So the handler raises this class instead, and counts the interrupt: :func:`check_interrupted`
+    raises again at the next checkpoint (every fitting step, every decoded frame).
+    """
+
+
+_interrupts = 0
+
+
+def check_interrupted() -> None:
+    """Raise :class:`Interrupted` if SIGINT arrived during this command: a checkpoint for long loops."""
+    if _interrupts:
+        raise Interrupted()
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    global _interrupts
+    _interrupts += 1
+    raise Interrupted()
+
+
+@contextmanager
+def _sigint_handler() -> Iterator[None]:
+    """Route SIGINT to _on_sigint for the duration (main thread only; an ignored SIGINT stays ignored)."""
+    global _interrupts
+    _interrupts = 0
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) in (
+            signal.SIG_IGN, None):
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_command(tool: str, verbose: int, body: Callable[[], T]) -> T:
     """Run ``body``; turn every failure into a one-line message and the documented exit code."""
     try:
-        return body()
+        with _sigint_handler():
+            return body()
+    except (KeyboardInterrupt, Interrupted):
+        click.echo(f"{tool}: interrupted; no output was written", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except GscodecError as exc:
         if verbose > 1:
             traceback.print_exc()
         click.echo(f"{tool}: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo(f"{tool}: interrupted; no output was written", err=True)
-        sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         # The reader of our standard output went away (e.g. `gsdec ... -o - | head`).
         sys.stderr.close()

@@ -28,6 +28,7 @@ import click
 
 from gscodec.cli.common import (
     Progress,
+    check_interrupted,
     device_option,
     log,
     parse_frame_range,
@@ -191,6 +192,7 @@ def decode(opts: DecodeOptions) -> int:
                      if opts.output is not None else nullcontext(None))
         with writer_cm as writer, progress.task("decoding", want) as advance:
             for _, frame in frames:
+                check_interrupted()
                 if writer is not None:
                     writer.write(frame)
                 stats.frames_written += 1

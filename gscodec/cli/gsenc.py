@@ -6,6 +6,7 @@ import click
 
 from gscodec.cli.common import (
     Progress,
+    check_interrupted,
     device_option,
     log,
     quiet_option,
@@ -26,10 +27,12 @@ class _SegmentBars:
         self._advance = None
 
     def start(self, index: int, frames: int) -> None:
+        check_interrupted()
         self.close()
         self.label = f"segment {index} ({frames} frames)"
 
     def step(self, step: int, total: int, psnr: float) -> None:
+        check_interrupted()  # after every fitting step: an interrupt a library swallowed still stops the fit
         if not self.progress.enabled:
             return
         if self._ctx is None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from gscodec.errors import InputError, UnsupportedError
+from gscodec.geometry import gpcc, octree
 from gscodec.geometry.gpcc import decode_gpcc, encode_gpcc
 from gscodec.geometry.limits import MAX_COORD, MAX_EXTENT_BITS, MAX_POINTS, canonical_order, check_points
 from gscodec.geometry.octree import decode_octree, encode_octree
@@ -70,6 +71,24 @@ def encode_points(points: np.ndarray, codec: int | str = "builtin", **opts: Any)
     return encode_raw(pts)
 
 
+def declared_points(data: bytes, codec: int | str) -> int | None:
+    """The point count a geometry payload declares, read from its header without decoding anything.
+
+    A container that knows how many points to expect compares this count first, so a payload
+    that codes millions of points in a few hundred bytes costs nothing when the count is wrong.
+    None when the header is cut short, of an unknown version, or (raw) not whole records: the
+    decoder itself then reports what is wrong.
+    """
+    cid = codec_id(codec)
+    if cid == CODEC_RAW:
+        return None if len(data) % 12 else len(data) // 12
+    header = octree.HEADER if cid == CODEC_BUILTIN else gpcc.HEADER
+    if len(data) < header.size or data[0] != (octree.FORMAT_VERSION if cid == CODEC_BUILTIN else gpcc.FORMAT_VERSION):
+        return None
+    fields = header.unpack_from(data)
+    return int(fields[2] if cid == CODEC_BUILTIN else fields[1])
+
+
 def decode_points(data: bytes, codec: int | str, **opts: Any) -> np.ndarray:
     """Decode a geometry payload into (N, 3) int64 (x, y, t) points in canonical order."""
     cid = codec_id(codec)
@@ -92,6 +111,7 @@ __all__ = [
     "MAX_POINTS",
     "canonical_order",
     "codec_id",
+    "declared_points",
     "decode_points",
     "encode_points",
 ]

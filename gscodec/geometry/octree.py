@@ -385,6 +385,9 @@ def decode_octree(data: bytes) -> np.ndarray:
         rel = np.zeros((1, 3), dtype=np.int64)
     if np.any(rel.max(axis=0) > extent):
         raise StreamError("geometry payload is corrupt: a point lies outside the declared bounding box")
+    if np.any(rel.min(axis=0) != 0) or np.any(rel.max(axis=0) != extent):
+        # origin and extent are the points' minimum and span (format_spec.md §9.5.1), not any box around them
+        raise StreamError("geometry payload is corrupt: the bounding box is larger than the points it holds")
     keys = np.sort(_canonical_keys(rel, extent))
     if has_dup:
         if keys.size >= n:

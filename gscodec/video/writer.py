@@ -132,12 +132,13 @@ class _H264Sink:
         self, path: Path, container_format: str, width: int, height: int, fps: Fraction, quality: str
     ) -> None:
         self._container = av.open(str(path), mode="w", format=container_format)
+        rate = container_rate(fps)
         try:
             if quality == "lossless":
-                stream = self._container.add_stream("libx264rgb", rate=fps, options=_LOSSLESS_OPTIONS)
+                stream = self._container.add_stream("libx264rgb", rate=rate, options=_LOSSLESS_OPTIONS)
                 self._pix_fmt = "rgb24"
             else:
-                stream = self._container.add_stream("libx264", rate=fps, options={"crf": _CRF_HIGH})
+                stream = self._container.add_stream("libx264", rate=rate, options={"crf": _CRF_HIGH})
                 self._pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
                 stream.codec_context.colorspace = _AVCOL_SPC_SMPTE170M
                 stream.codec_context.color_range = _AVCOL_RANGE_MPEG
@@ -169,6 +170,27 @@ class _H264Sink:
             self._container.close()
         except (av.FFmpegError, OSError):
             pass
+
+
+_INT32_MAX = (1 << 31) - 1
+#: The slowest rate written to mp4/mkv: the mp4 muxer fails on frames more than ~18 hours apart.
+_SLOWEST = Fraction(1, 65535)
+
+
+def container_rate(fps: Fraction) -> Fraction:
+    """``fps`` as an mp4 or mkv header can hold it: the nearest ratio of int32 values, at least 1/65535.
+
+    A .gsv frame rate is a ratio of two u32 values; 4294967295/4294967294 is legal there but not
+    in FFmpeg's AVRational (PyAV raises OverflowError), and the mp4 muxer rejects timestamps of
+    rates below about 1/65535 fps. y4m output keeps the exact rate.
+    """
+    if fps < _SLOWEST:
+        return _SLOWEST
+    if fps.numerator <= _INT32_MAX and fps.denominator <= _INT32_MAX:
+        return fps
+    if fps >= _INT32_MAX:
+        return Fraction(_INT32_MAX)
+    return fps.limit_denominator(max(1, min(_INT32_MAX, int(_INT32_MAX / fps))))
 
 
 class _PngSink:
