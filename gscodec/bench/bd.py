@@ -118,6 +118,15 @@ def _overlap(a: np.ndarray, b: np.ndarray, what: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _mean_gap(x_anchor: np.ndarray, y_anchor: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+              axis: str, method: str) -> float:
+    """Mean of y_test - y_anchor over the overlap of the two curves' x ranges (integrals over x)."""
+    lo, hi = _overlap(x_anchor, x_test, axis)
+    ia = _integral(x_anchor, y_anchor, lo, hi, method, "anchor")
+    it = _integral(x_test, y_test, lo, hi, method, "test")
+    return (it - ia) / (hi - lo)
+
+
 def bd_rate(
     rate_anchor: Sequence[float],
     psnr_anchor: Sequence[float],
@@ -128,10 +137,7 @@ def bd_rate(
     """Average bit-rate difference of the test curve against the anchor at equal quality, in percent."""
     lra, qa = _prepare(rate_anchor, psnr_anchor, method, "anchor")
     lrt, qt = _prepare(rate_test, psnr_test, method, "test")
-    lo, hi = _overlap(qa, qt, "quality")
-    ia = _integral(qa, lra, lo, hi, method, "anchor")
-    it = _integral(qt, lrt, lo, hi, method, "test")
-    return float((np.exp((it - ia) / (hi - lo)) - 1.0) * 100.0)
+    return float((np.exp(_mean_gap(qa, lra, qt, lrt, "quality", method)) - 1.0) * 100.0)
 
 
 def bd_psnr(
@@ -144,7 +150,4 @@ def bd_psnr(
     """Average quality difference (dB for PSNR) of the test curve against the anchor at equal rate."""
     lra, qa = _prepare(rate_anchor, psnr_anchor, method, "anchor")
     lrt, qt = _prepare(rate_test, psnr_test, method, "test")
-    lo, hi = _overlap(lra, lrt, "rate")
-    ia = _integral(lra, qa, lo, hi, method, "anchor")
-    it = _integral(lrt, qt, lo, hi, method, "test")
-    return float((it - ia) / (hi - lo))
+    return float(_mean_gap(lra, qa, lrt, qt, "rate", method))
