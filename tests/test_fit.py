@@ -20,15 +20,6 @@ from gscodec.model.params import ATTRIBUTE_NAMES, ATTRIBUTES
 from gscodec.model.tsw import Gaussians, project_frames
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: these tensors are tiny, and on a busy machine idle worker threads only spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def blob_clip(frames: int = 4, width: int = 32, height: int = 24, speed: float = 2.0) -> np.ndarray:
     """A red blob moving right by ``speed`` px per frame over a horizontal blue ramp on grey."""
     yy, xx = np.mgrid[0:height, 0:width] + 0.5
@@ -287,7 +278,10 @@ def test_fit_improves_psnr_and_stays_within_budget():
 def test_fit_is_deterministic_given_the_seed():
     frames = blob_clip()
     cfg = tiny_config(iterations=20)
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     a = fit_segment(frames, cfg)
+    # The fit's CPU settings (one thread, deterministic algorithms) do not leak out.
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, det)
     b = fit_segment(frames, cfg)
     assert all(torch.equal(x, y) for x, y in zip(a.tensors(), b.tensors()))
     c = fit_segment(frames, cfg.replace(seed=1))
