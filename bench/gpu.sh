@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu}
 LOGS="$OUT/logs"
 SCRATCH=${SCRATCH:-/tmp/gscodec-gpu}
-STEPS=${STEPS:-"install compile render_tests render_bench conformance fit codec"}
+STEPS=${STEPS:-"install compile render_tests render_bench conformance fit codec rd"}
+RD_ARGS=${RD_ARGS:-}
 FIT_SECONDS=${FIT_SECONDS:-60}
 DATA=${DATA:-.data}
 SUMMARY_TSV="$OUT/summary.tsv"
@@ -135,6 +136,21 @@ with open(sys.argv[1], "rb") as f:
     states = [decode_segment_state(r.header, s).state_hash() for s in r.segments()]
 print(json.dumps({"origin": f"gsenc --device cuda on {torch.cuda.get_device_name()}", "segment_sha256": states}))
 PY
+}
+
+step_rd() {
+    # Rate-distortion curves through the bench harness (the same gsenc/gsdec commands users run):
+    # gscodec profile 1 at RD_LAMBDAS and x264/x265 preset medium on the first 32 frames of each clip.
+    # One timed run per point (no warm-up) to fit the device budget: encode timings are single runs.
+    local paths="" c
+    for c in ${RD_CLIPS:-flower_1280x720.264 bikes_640x272.mp4 carphone_qcif.mp4}; do paths="$paths $DATA/$c"; done
+    # shellcheck disable=SC2086
+    python3 -m gscodec.bench $paths -n 32 -c "${RD_CODECS:-libx264,libx265,gscodec}" \
+        -l "${RD_LAMBDAS:-0.0005,0.001,0.002,0.004}" --repeats 1 --warmup 0 --no-ms-ssim \
+        --timeout 600 -o "$OUT/rd" -q $RD_ARGS
+    local rc=$?
+    [ -f "$OUT/rd/results.md" ] && cat "$OUT/rd/results.md" >>"$SUMMARY_TXT"
+    return "$rc"
 }
 
 # ---------------------------------------------------------------- driver

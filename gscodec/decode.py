@@ -16,8 +16,8 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from gscodec.bitstream import PROFILE_RAW, GsvReader, Segment, SequenceHeader, profile0
-from gscodec.errors import InputError, RuntimeFailure, UnsupportedError
+from gscodec.bitstream import PROFILE_CODED, PROFILE_RAW, GsvReader, Segment, SequenceHeader, profile0, profile1
+from gscodec.errors import InputError, LimitError, RuntimeFailure, StreamError, UnsupportedError
 
 RENDER_BATCH = 8
 """Most frames rendered per call to the rasterizer."""
@@ -26,6 +26,17 @@ RENDER_BATCH_PIXELS = 1 << 23
 """Most pixels (frames x width x height) per call, at least one frame: the CPU rasterizer
 holds about 50 bytes per pixel of a call, so a batch stays near 400 MB whatever the frame
 size a stream declares (one 16384 x 16384 frame still needs about 13 GB)."""
+
+DEFAULT_MAX_PIXELS = 1 << 36
+"""Default bound on the output of one decode, in pixels (frames x width x height of the frames
+requested): 68,719,476,736, e.g. 33,140 frames of 1920x1080 (9.2 minutes at 60 fps, 23 minutes at
+24 fps). A stream's size does not bound its output: 194 bytes can declare 65,535 frames of
+16384x16384 (1.8e13 pixels). 0 means no limit."""
+
+DEFAULT_MAX_SEGMENT_WORK = 1 << 32
+"""Default bound on one segment's render work, in Gaussians x frames rendered: 2^22 Gaussians (the
+format's most per segment, twice the largest preset budget of 2,000,000) over 1024 frames (32 times
+gsenc's default segment length), so every stream the presets write passes. 0 means no limit."""
 
 
 def open_input(path: str | os.PathLike[str]) -> BinaryIO:
@@ -42,14 +53,18 @@ def open_input(path: str | os.PathLike[str]) -> BinaryIO:
         raise InputError(f"{path}: permission denied") from None
 
 
-def decode_segment_state(header: SequenceHeader, segment: Segment, **geometry_opts: object) -> profile0.DecodedSegment:
+def decode_segment_state(header: SequenceHeader, segment: Segment,
+                         **geometry_opts: object) -> profile0.DecodedSegment | profile1.DecodedSegment:
     """Bytes to the decoded (integer and float16) state of one segment."""
     if header.profile == PROFILE_RAW:
         return profile0.decode_segment(segment.payload, **geometry_opts)
+    if header.profile == PROFILE_CODED:
+        return profile1.decode_segment(segment.payload, **geometry_opts)
     raise UnsupportedError(f"profile {header.profile} is not supported by this decoder")
 
 
-def render_segment(state: profile0.DecodedSegment, width: int, height: int, device: str = "cpu",
+def render_segment(state: profile0.DecodedSegment | profile1.DecodedSegment, width: int, height: int,
+                   device: str = "cpu",
                    first: int = 0, last: int = 1) -> Iterator[tuple[int, np.ndarray]]:
     """Render segment-local frames ``first .. last-1`` of a decoded segment: ``(k, (H, W, 3) uint8)``."""
     from gscodec.model.tsw import Gaussians
@@ -92,22 +107,109 @@ def decode_frames(
     stop: int | None = None,
     stats: DecodeStats | None = None,
     on_segment: Callable[[Segment], None] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_segment_work: int = DEFAULT_MAX_SEGMENT_WORK,
     **geometry_opts: object,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(frame_index, frame)`` for frames ``start .. stop-1``: (H, W, 3) uint8 RGB."""
+    """Yield ``(frame_index, frame)`` for frames ``start .. stop-1``: (H, W, 3) uint8 RGB.
+
+    ``max_pixels`` bounds the frames x width x height produced and ``max_segment_work`` each
+    segment's Gaussians x frames rendered (0: no limit); beyond them, LimitError before the
+    first segment (or, for a header without a frame count, the segment that crosses it) is decoded.
+    """
     h = reader.header
+    check_limit_values(max_pixels, max_segment_work)
+    wanted = requested_frames(h, start, stop)
+    if wanted is not None:
+        check_output_pixels(h, wanted, max_pixels)
+    produced = 0
     for seg in reader.segments():
         lo, hi = seg.first_frame, seg.first_frame + seg.frame_count
         if stop is not None and lo >= stop:
             break
         if hi <= start:
             continue
-        state = decode_segment_state(h, seg, **geometry_opts)
         first = max(start, lo) - lo
         last = (min(stop, hi) if stop is not None else hi) - lo
+        if wanted is None:
+            produced += last - first
+            check_output_pixels(h, produced, max_pixels, through=seg.segment_index)
+        state = bounded_segment_state(h, seg, last - first, max_segment_work, **geometry_opts)
         for k, frame in render_segment(state, h.width, h.height, device, first, last):
             yield lo + k, frame
         if stats is not None:
             stats.segments_decoded += 1
         if on_segment is not None:
             on_segment(seg)
+
+
+def check_limit_values(max_pixels: int, max_segment_work: int) -> None:
+    """Refuse negative limits (0 is no limit)."""
+    for name, value in (("--max-pixels", max_pixels), ("--max-segment-work", max_segment_work)):
+        if value < 0:
+            raise InputError(f"{name} {value}: must be 0 (no limit) or a positive count")
+
+
+def requested_frames(header: SequenceHeader, start: int = 0, stop: int | None = None) -> int | None:
+    """How many of frames ``start .. stop-1`` the stream holds, from its header; None when the
+    header leaves the frame count open (0). The container checks the segments against it."""
+    if header.frame_count == 0:
+        return None
+    end = header.frame_count if stop is None else min(stop, header.frame_count)
+    return max(0, end - start)
+
+
+def check_output_pixels(header: SequenceHeader, frames: int, max_pixels: int, through: int | None = None) -> None:
+    """LimitError when ``frames`` frames of the header's size exceed ``max_pixels`` (0: no limit).
+
+    ``through``: the frame count is not in the header and ``frames`` is the running total of the
+    frames requested up to segment ``through``, which is then refused before it is decoded.
+    """
+    pixels = frames * header.width * header.height
+    if max_pixels == 0 or pixels <= max_pixels:
+        return
+    what = ("the stream asks for" if through is None else
+            f"the stream's header gives no frame count, and its segments up to {through} ask for")
+    raise LimitError(
+        f"{what} {frames:,} frames of {header.width}x{header.height}, {pixels:,} output pixels, more than the "
+        f"limit of {max_pixels:,}; decode fewer frames (--frames), or if you trust the stream raise the limit "
+        f"(--max-pixels {pixels}, or 0 for none)"
+    )
+
+
+def segment_gaussians(header: SequenceHeader, segment: Segment) -> int | None:
+    """The Gaussian count a segment's payload declares, read without decoding it; None where the
+    profile has no such head, or the head is invalid (decoding the segment reports that)."""
+    profile = {PROFILE_RAW: profile0, PROFILE_CODED: profile1}.get(header.profile)
+    if profile is None:
+        return None
+    try:
+        n = profile.peek_segment(segment.payload)[0]
+    except StreamError:
+        return None
+    return n if n <= profile.MAX_GAUSSIANS else None
+
+
+def check_segment_work(segment: Segment, gaussians: int, frames: int, max_work: int) -> None:
+    """LimitError when rendering ``frames`` frames of ``gaussians`` Gaussians exceeds ``max_work`` (0: no limit)."""
+    work = gaussians * frames
+    if max_work == 0 or work <= max_work:
+        return
+    raise LimitError(
+        f"segment {segment.segment_index} asks to render {gaussians:,} Gaussians over {frames:,} frames, "
+        f"{work:,} Gaussian-frames, more than the limit of {max_work:,} per segment; if you trust the stream "
+        f"raise the limit (--max-segment-work {work}, or 0 for none)"
+    )
+
+
+def bounded_segment_state(header: SequenceHeader, segment: Segment, frames: int, max_work: int,
+                          **geometry_opts: object) -> profile0.DecodedSegment | profile1.DecodedSegment:
+    """decode_segment_state for a segment of which ``frames`` frames will be rendered, refused with
+    LimitError beyond ``max_work`` Gaussian-frames: from the payload's head before its geometry is
+    decoded where the profile declares a count there, and from the decoded state in any case."""
+    declared = segment_gaussians(header, segment)
+    if declared is not None:
+        check_segment_work(segment, declared, frames, max_work)
+    state = decode_segment_state(header, segment, **geometry_opts)
+    check_segment_work(segment, len(state), frames, max_work)
+    return state

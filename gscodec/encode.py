@@ -10,16 +10,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gscodec import __version__
-from gscodec.bitstream import PROFILE_RAW, GsvWriter, SequenceHeader, profile0
+from gscodec.bitstream import PROFILE_CODED, PROFILE_RAW, GsvWriter, SequenceHeader, profile0, profile1
 from gscodec.bitstream.container import MAX_DIMENSION
 from gscodec.errors import InputError, RuntimeFailure
+
+if TYPE_CHECKING:
+    from gscodec.fit.rd import RDState
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,10 @@ class EncodeSettings:
     gaussians: int | None = None
     geometry: str = "builtin"
     tmc3: str | None = None
-    profile: int = PROFILE_RAW
+    profile: int = PROFILE_CODED
     test_decode: bool = True
+    xy_shift: int = 2
+    t_shift: int = 3
 
 
 @dataclass
@@ -106,13 +113,46 @@ def check_output_path(output: str, input: str) -> None:
         raise InputError(f"-o {output}: the output would overwrite a frame of the input folder {input}")
 
 
-def reconstruct(payload: bytes, width: int, height: int, frame_count: int, device: str,
-                **geometry_opts: object) -> np.ndarray:
-    """Decode a packed segment exactly as gsdec does and render its frames: (T, H, W, 3) uint8."""
+def reconstruct(payload: bytes, width: int, height: int, frame_count: int, device: str, profile: int = PROFILE_RAW,
+                expected: RDState | None = None, **geometry_opts: object) -> np.ndarray:
+    """Decode a packed segment exactly as gsdec does and render its frames: (T, H, W, 3) uint8.
+
+    With ``expected`` (the integer state the encoder packed), the decoded state must equal it,
+    or RuntimeFailure: a stream that would not decode to what was encoded is never reported as good.
+    """
     from gscodec.decode import render_segment
 
-    state = profile0.decode_segment(payload, **geometry_opts)
+    if profile == PROFILE_CODED:
+        state = profile1.decode_segment(payload, **geometry_opts)
+        if expected is not None:
+            check_decoded_state(state, expected)
+    else:
+        state = profile0.decode_segment(payload, **geometry_opts)
     return np.stack([frame for _, frame in render_segment(state, width, height, device, 0, frame_count)])
+
+
+def check_decoded_state(state: profile1.DecodedSegment, expected: RDState) -> None:
+    """Raise RuntimeFailure unless a decoded profile 1 segment holds exactly the encoder's integer state."""
+    from gscodec.geometry import canonical_order
+
+    perm = canonical_order(np.asarray(expected.points, dtype=np.int64))
+    same = (
+        np.array_equal(state.points, expected.points[perm])
+        and np.array_equal(state.q, expected.q[perm])
+        and np.array_equal(state.steps.astype(np.int64), np.asarray(expected.steps, dtype=np.int64))
+        and sorted(state.nets) == sorted(expected.nets)
+        and all(state.nets[c].to_bytes() == expected.nets[c].to_bytes() for c in expected.nets)
+    )
+    if not same:
+        raise RuntimeFailure("test decode failed: the written segment does not decode to the encoded state "
+                             "(please report this as a bug, with the input and options)")
+
+
+def _pack(index: int, pack: Callable[..., bytes], *args: object, **kwargs: object) -> bytes:
+    try:
+        return pack(*args, **kwargs)
+    except ValueError as exc:
+        raise RuntimeFailure(f"segment {index}: could not pack the fitted Gaussians ({exc})") from exc
 
 
 def encode(
@@ -123,11 +163,14 @@ def encode(
 ) -> EncodeReport:
     """Encode ``s.input`` to ``s.output``. The output appears only when the whole stream is written."""
     from gscodec.fit import fit_segment, make_config
+    from gscodec.fit.rd import default_rd_config, rd_train
     from gscodec.metrics import psnr_rgb
     from gscodec.video import open_video
 
-    if s.profile != PROFILE_RAW:
-        raise InputError(f"--profile {s.profile}: this encoder writes profile 0 only")
+    if s.profile not in (PROFILE_RAW, PROFILE_CODED):
+        raise InputError(f"--profile {s.profile}: choose 0 (raw) or 1 (coded)")
+    if not (0 <= s.xy_shift <= profile1.MAX_POSITION_SHIFT and 0 <= s.t_shift <= profile1.MAX_POSITION_SHIFT):
+        raise InputError(f"position precision: shifts must be 0..{profile1.MAX_POSITION_SHIFT}")
     if s.segment_frames < 1 or s.segment_frames > 65535:
         raise InputError(f"--segment-frames {s.segment_frames}: must be 1..65535")
     if s.lam < 0:
@@ -168,17 +211,38 @@ def encode(
                     on_segment_start(index, n_frames)
                 config = make_config(s.preset, iterations=s.iterations, gaussians=s.gaussians, seed=s.seed + index,
                                      width=info.width, height=info.height, frames=n_frames)
-                gaussians = fit_segment(seg_frames, config, device=s.device, progress=on_step)
-                try:
-                    payload = profile0.encode_segment(gaussians.to_arrays(), s.geometry, **geometry_opts)
-                except ValueError as exc:
-                    raise RuntimeFailure(f"segment {index}: could not pack the fitted Gaussians ({exc})") from exc
+                total = config.iterations
+                rd_config = None
+                if s.profile == PROFILE_CODED:
+                    rd_config = default_rd_config(s.lam, info.width, info.height, n_frames, config.iterations,
+                                                  seed=s.seed + index, frames_per_step=config.frames_per_step,
+                                                  motion_degree=config.motion_degree)
+                    rd_config = replace(rd_config, xy_shift=s.xy_shift, t_shift=s.t_shift)
+                    total += rd_config.iterations
+
+                def fit_progress(step: int, _total: int, psnr: float, offset: int = 0, total: int = total) -> None:
+                    if on_step is not None:
+                        on_step(offset + step, total, psnr)
+
+                gaussians = fit_segment(seg_frames, config, device=s.device, progress=fit_progress)
+                if rd_config is None:
+                    payload = _pack(index, profile0.encode_segment, gaussians.to_arrays(), s.geometry,
+                                    **geometry_opts)
+                    expected = None
+                else:
+                    state = rd_train(seg_frames, gaussians, rd_config, device=s.device,
+                                     progress=partial(fit_progress, offset=config.iterations))
+                    payload = _pack(index, profile1.encode_segment, state.points, state.q, state.steps, state.nets,
+                                    state.xy_shift, state.t_shift, s.geometry, **geometry_opts)
+                    expected = state
                 seg = writer.write_segment(n_frames, payload)
                 psnr = float("nan")
                 if s.test_decode:
-                    recon = reconstruct(payload, info.width, info.height, n_frames, s.device, **geometry_opts)
+                    recon = reconstruct(payload, info.width, info.height, n_frames, s.device, s.profile,
+                                        expected, **geometry_opts)
                     psnr = float(np.mean([psnr_rgb(a, b) for a, b in zip(seg_frames, recon)]))
-                n, _, gbytes = profile0.peek_segment(payload)
+                module = profile1 if s.profile == PROFILE_CODED else profile0
+                n, _, gbytes = module.peek_segment(payload)
                 seg_report = SegmentReport(index, seg.first_frame, n_frames, n, seg.chunk_size, gbytes, psnr,
                                            time.perf_counter() - t_seg)
                 report.segments.append(seg_report)

@@ -455,3 +455,180 @@ def test_gsdec_replaces_a_frame_folder_without_following_links_out(tmp_path: Pat
     assert r.exit_code == 0, r.output
     assert outside.read_bytes() == b"do not touch"
     assert not (out / "frame_0001.png").is_symlink() and (out / "frame_0002.png").is_file()
+
+
+# --- gsdec bounds the output and the render work a stream may ask for ------------------------------------
+
+
+def _gsdec(args: list[str]):
+    return CliRunner().invoke(gsdec.main, [*args, "--device", "cpu", "-q"])
+
+
+def _one_line_error(result, code: int, pattern: str) -> None:
+    import re
+
+    assert result.exit_code == code, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("gsdec: error: "), result.output
+    assert re.search(pattern, result.output), result.output
+
+
+def _stream_of_unknown_length(path: Path, segments: int, frames: int = 2, size: int = 4) -> None:
+    """A stream whose header leaves the frame count open (0), as an encoder writing to a pipe does."""
+    import io
+
+    from gscodec.bitstream import GsvWriter, SequenceHeader, profile0
+    from gscodec.model.params import ATTRIBUTES
+
+    class Pipe(io.BytesIO):
+        def seekable(self) -> bool:
+            return False
+
+    header = SequenceHeader(width=size, height=size, frame_count=0, frame_rate=Fraction(25), segment_frames=frames)
+    one = {a.name: np.full((1, a.components), 0.5) for a in ATTRIBUTES}
+    out = Pipe()
+    with GsvWriter(out, header) as w:
+        for _ in range(segments):
+            w.write_segment(frames, profile0.encode_segment(one, "raw"))
+    path.write_bytes(out.getvalue())
+    with path.open("rb") as f:
+        assert GsvReader(f).header.frame_count == 0
+
+
+@pytest.mark.parametrize("output", ["out.y4m", "frames", "--verify"])
+def test_gsdec_refuses_a_tiny_stream_asking_for_huge_output(tmp_path: Path, monkeypatch, output: str) -> None:
+    """194 legal bytes declaring 65,535 frames of 16384x16384 (1.8e13 pixels, about 15 days to render):
+    refused from the sequence header, exit 2, before any segment is decoded or any output opened."""
+    import gscodec.decode
+    import gscodec.video  # noqa: F401 - imported before the clock starts
+
+    stream = tmp_path / "bomb.gsv"
+    stream.write_bytes(claims.render_stream(16384, 16384, 65535, 1, 200.0))
+    assert stream.stat().st_size == 194
+
+    def never(*args, **kwargs):
+        raise AssertionError("a segment was decoded")
+
+    monkeypatch.setattr(gscodec.decode, "decode_segment_state", never)
+    if output == "--verify":
+        (tmp_path / "s.md5").write_text("d41d8cd98f00b204e9800998ecf8427e  stream.state\n")
+        args = [str(stream), "--verify", str(tmp_path / "s.md5")]
+    else:
+        args = [str(stream), "-o", str(tmp_path / output)]
+    t0 = time.perf_counter()
+    r = _gsdec(args)
+    elapsed = time.perf_counter() - t0
+    _one_line_error(r, 2, r"65,535 frames of 16384x16384, 17,591,917,608,960 output pixels, more than the "
+                          r"limit of 68,719,476,736; .*--max-pixels 17591917608960")
+    assert elapsed < 1.0, elapsed
+    assert {p.name for p in tmp_path.iterdir()} == {"bomb.gsv"} | ({"s.md5"} if output == "--verify" else set())
+
+
+def test_decode_api_refuses_huge_output_before_decoding() -> None:
+    import io
+
+    from gscodec.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SEGMENT_WORK, decode_frames
+    from gscodec.errors import InputError, LimitError
+
+    assert (gsdec.DEFAULT_MAX_PIXELS, gsdec.DEFAULT_MAX_SEGMENT_WORK) == (DEFAULT_MAX_PIXELS, DEFAULT_MAX_SEGMENT_WORK)
+    bomb = claims.render_stream(16384, 16384, 65535, 1, 200.0)
+    with pytest.raises(LimitError, match="more than the limit of 68,719,476,736"):
+        next(decode_frames(GsvReader(io.BytesIO(bomb)), "cpu"))
+    # The limit counts the frames requested: frames 0 .. 255 of the same stream are within it ...
+    with pytest.raises(LimitError, match="256 frames of 16384x16384"):
+        next(decode_frames(GsvReader(io.BytesIO(bomb)), "cpu", start=0, stop=256, max_pixels=255 * 16384**2))
+    with pytest.raises(InputError, match="--max-pixels -1"):
+        next(decode_frames(GsvReader(io.BytesIO(bomb)), "cpu", max_pixels=-1))
+
+
+def test_gsdec_output_limit_passes_normal_streams_and_0_disables_it(tmp_path: Path, monkeypatch) -> None:
+    stream = tmp_path / "s.gsv"
+    stream.write_bytes(claims.render_stream(16, 12, 4, 2, 3.0))  # 4 frames of 16x12: 768 pixels
+    r = _gsdec([str(stream), "-o", str(tmp_path / "a.y4m")])  # the defaults
+    assert r.exit_code == 0, r.output
+    assert _gsdec([str(stream), "-o", str(tmp_path / "b.y4m"), "--max-pixels", "768"]).exit_code == 0
+    r = _gsdec([str(stream), "-o", str(tmp_path / "c.y4m"), "--max-pixels", "767"])
+    _one_line_error(r, 2, r"4 frames of 16x12, 768 output pixels, more than the limit of 767")
+    assert not (tmp_path / "c.y4m").exists()
+    r = _gsdec([str(stream), "-o", str(tmp_path / "d.y4m"), "--max-pixels", "400", "--frames", "1:3"])
+    assert r.exit_code == 0, r.output  # 2 frames requested: 384 pixels
+    assert (tmp_path / "a.y4m").read_bytes() == (tmp_path / "b.y4m").read_bytes()
+    assert _gsdec([str(stream), "-o", str(tmp_path / "e.y4m"), "--max-pixels", "0"]).exit_code == 0
+    assert (tmp_path / "e.y4m").read_bytes() == (tmp_path / "a.y4m").read_bytes()
+    assert _gsdec([str(stream), "-o", str(tmp_path / "f.y4m"), "--max-pixels", "-1"]).exit_code == 2
+
+    # With both limits 0 the 194-byte stream is accepted and goes on to decoding (stopped here).
+    import gscodec.decode
+    from gscodec.errors import RuntimeFailure
+
+    def reached(*args, **kwargs):
+        raise RuntimeFailure("reached decoding")
+
+    monkeypatch.setattr(gscodec.decode, "decode_segment_state", reached)
+    bomb = tmp_path / "bomb.gsv"
+    bomb.write_bytes(claims.render_stream(16384, 16384, 65535, 1, 200.0))
+    r = _gsdec([str(bomb), "-o", str(tmp_path / "g.y4m"), "--max-pixels", "0", "--max-segment-work", "0"])
+    _one_line_error(r, 1, "reached decoding")
+    assert not (tmp_path / "g.y4m").exists()
+
+
+def test_gsdec_output_limit_without_a_frame_count_in_the_header(tmp_path: Path) -> None:
+    """frame_count 0 in the header: the running total is checked at each segment, before it is decoded."""
+    import io
+
+    from gscodec.errors import LimitError
+
+    stream = tmp_path / "s.gsv"
+    _stream_of_unknown_length(stream, segments=3)  # 3 segments of 2 frames of 4x4: 96 pixels
+    assert _gsdec([str(stream), "-o", str(tmp_path / "a.y4m"), "--max-pixels", "96"]).exit_code == 0
+    r = _gsdec([str(stream), "-o", str(tmp_path / "b.y4m"), "--max-pixels", "64"])
+    _one_line_error(r, 2, r"no frame count, and its segments up to 2 ask for 6 frames of 4x4, 96 output pixels, "
+                          r"more than the limit of 64")
+    assert not (tmp_path / "b.y4m").exists()
+    with pytest.raises(LimitError, match="segments up to 2"):
+        list(gsdec.digest_frames(GsvReader(io.BytesIO(stream.read_bytes())), "cpu", {}, max_pixels=64))
+
+
+def test_gsdec_per_segment_work_limit(tmp_path: Path, monkeypatch) -> None:
+    """Gaussians x frames rendered of one segment, checked from the profile 0 head before the geometry
+    is decoded, and from the decoded state for a segment whose count cannot be read ahead."""
+    import gscodec.decode
+    import gscodec.geometry
+
+    stream = tmp_path / "s.gsv"
+    stream.write_bytes(claims.render_stream(16, 12, 4, 3, 3.0))  # one segment: 3 Gaussians x 4 frames
+    assert _gsdec([str(stream), "-o", str(tmp_path / "a.y4m"), "--max-segment-work", "12"]).exit_code == 0
+    assert _gsdec([str(stream), "-o", str(tmp_path / "b.y4m"), "--max-segment-work", "6",
+                   "--frames", "0:2"]).exit_code == 0  # only the frames rendered count
+    assert _gsdec([str(stream), "-o", str(tmp_path / "c.y4m"), "--max-segment-work", "0"]).exit_code == 0
+
+    def never(*args, **kwargs):
+        raise AssertionError("the geometry was decoded")
+
+    with monkeypatch.context() as m:
+        m.setattr(gscodec.geometry, "decode_points", never)
+        m.setattr(gscodec.bitstream.profile0, "decode_points", never)
+        for args in ([], ["--verify", str(tmp_path / "s.md5")]):
+            (tmp_path / "s.md5").write_text("d41d8cd98f00b204e9800998ecf8427e  stream.state\n")
+            out = [] if args else ["-o", str(tmp_path / "d.y4m")]
+            r = _gsdec([str(stream), *out, *args, "--max-segment-work", "11"])
+            _one_line_error(r, 2, r"segment 0 asks to render 3 Gaussians over 4 frames, 12 Gaussian-frames, more "
+                                  r"than the limit of 11 per segment; .*--max-segment-work 12")
+    assert not (tmp_path / "d.y4m").exists()
+
+    # A profile whose head gives no count ahead: the decoded state is checked before rendering.
+    monkeypatch.setattr(gscodec.decode, "segment_gaussians", lambda header, segment: None)
+    monkeypatch.setattr(gscodec.decode, "render_segment", never)
+    r = _gsdec([str(stream), "-o", str(tmp_path / "e.y4m"), "--max-segment-work", "11"])
+    _one_line_error(r, 2, r"segment 0 asks to render 3 Gaussians over 4 frames")
+    assert not (tmp_path / "e.y4m").exists()
+
+
+def test_default_segment_work_passes_the_largest_presets() -> None:
+    """Every preset's largest budget, in segments of up to 1024 frames, and the format's most Gaussians
+    per segment over 1024 frames, are within the default per-segment work."""
+    from gscodec.bitstream.profile0 import MAX_GAUSSIANS
+    from gscodec.decode import DEFAULT_MAX_SEGMENT_WORK
+    from gscodec.fit.config import PRESET_TABLE
+
+    assert max(p.max_gaussians for p in PRESET_TABLE.values()) * 1024 <= DEFAULT_MAX_SEGMENT_WORK
+    assert MAX_GAUSSIANS * 1024 == DEFAULT_MAX_SEGMENT_WORK

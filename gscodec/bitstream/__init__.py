@@ -2,6 +2,7 @@
 
 from gscodec.bitstream.chunks import MAX_CHUNK_LENGTH, SIGNATURE, Chunk, ChunkReader, encode_chunk
 from gscodec.bitstream.container import (
+    PROFILE_CODED,
     PROFILE_RAW,
     PROFILES,
     ColourDescription,
@@ -17,6 +18,7 @@ from gscodec.bitstream.container import (
 __all__ = [
     "MAX_CHUNK_LENGTH",
     "PROFILES",
+    "PROFILE_CODED",
     "PROFILE_RAW",
     "SIGNATURE",
     "Chunk",

@@ -34,7 +34,8 @@ GMET = b"gmet"
 
 # Profiles (format_spec.md, "Profiles"). An explicit table: ids never come from dict order.
 PROFILE_RAW = 0
-PROFILES: dict[int, str] = {PROFILE_RAW: "raw"}
+PROFILE_CODED = 1
+PROFILES: dict[int, str] = {PROFILE_RAW: "raw", PROFILE_CODED: "coded"}
 
 # Limits a decoder enforces (format_spec.md, "Limits").
 MAX_DIMENSION = 16384

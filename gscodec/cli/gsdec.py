@@ -12,6 +12,11 @@
 
 Every line present is checked and must be produced by the decode; names left out are not
 checked (a file with only state lines checks the exact part and leaves rendering alone).
+
+A stream's size does not bound the work to render it (194 bytes can declare 1.8e13 output
+pixels), so ``--max-pixels`` bounds the frames x width x height a decode produces and
+``--max-segment-work`` each segment's Gaussians x frames rendered; a stream beyond them is
+refused (exit 2) before anything is decoded or written (docs/ROBUSTNESS.md).
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ if TYPE_CHECKING:
 
     from gscodec.bitstream import GsvReader
     from gscodec.bitstream.profile0 import DecodedSegment
+    from gscodec.bitstream.profile1 import DecodedSegment as CodedSegment
+
+
+DEFAULT_MAX_PIXELS = 1 << 36
+"""gscodec.decode.DEFAULT_MAX_PIXELS (repeated here so that ``gsdec --help`` does not import torch)."""
+DEFAULT_MAX_SEGMENT_WORK = 1 << 32
+"""gscodec.decode.DEFAULT_MAX_SEGMENT_WORK."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,8 @@ class DecodeOptions:
     quiet: bool
     verbose: int
     verify: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS  # 0: no limit
+    max_segment_work: int = DEFAULT_MAX_SEGMENT_WORK  # 0: no limit
 
 
 STREAM_STATE = "stream.state"
@@ -72,26 +86,49 @@ def frame_name(index: int) -> str:
     return f"frame-{index:06d}.rgb24"
 
 
-def state_parts(state: DecodedSegment) -> list[bytes]:
-    """A segment's canonical decoded-state bytes (format_spec.md §8.1), the bytes ``state_hash()`` hashes."""
+def state_parts(state: DecodedSegment | CodedSegment) -> list[bytes]:
+    """A segment's canonical decoded-state bytes (format_spec.md §8.1, §16.6), the bytes ``state_hash()`` hashes."""
     import numpy as np
 
+    from gscodec.bitstream import profile1
     from gscodec.model.params import ATTRIBUTES
 
+    if isinstance(state, profile1.DecodedSegment):
+        head = struct.pack("<IBBBH", len(state), state.xy_shift, state.t_shift, state.hidden, state.channel_mask)
+        return [head, np.ascontiguousarray(state.points, dtype="<i8").tobytes(),
+                np.ascontiguousarray(state.steps, dtype="i1").tobytes(),
+                *(state.nets[c].to_bytes() for c in sorted(state.nets)),
+                np.ascontiguousarray(state.q, dtype="<i4").tobytes()]
     parts = [np.ascontiguousarray(state.points, dtype="<i8").tobytes()]
     parts += [np.ascontiguousarray(state.attributes[a.name], dtype="<f2").tobytes() for a in ATTRIBUTES]
     return parts
 
 
-def digest_frames(reader: GsvReader, device: str, digest: dict[str, str],
+def digest_frames(reader: GsvReader, device: str, digest: dict[str, str], max_pixels: int = DEFAULT_MAX_PIXELS,
+                  max_segment_work: int = DEFAULT_MAX_SEGMENT_WORK,
                   **geometry_opts: object) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode the whole stream, as decode_frames does, filling ``digest`` (md5-file name -> MD5) on the way."""
-    from gscodec.decode import decode_segment_state, render_segment
+    """Decode the whole stream, as decode_frames does (with its limits), filling ``digest`` (md5-file
+    name -> MD5) on the way."""
+    from gscodec.decode import (
+        bounded_segment_state,
+        check_limit_values,
+        check_output_pixels,
+        render_segment,
+        requested_frames,
+    )
 
     h = reader.header
+    check_limit_values(max_pixels, max_segment_work)
+    wanted = requested_frames(h)
+    if wanted is not None:
+        check_output_pixels(h, wanted, max_pixels)
+    produced = 0
     stream_md5 = hashlib.md5()
     for seg in reader.segments():
-        state = decode_segment_state(h, seg, **geometry_opts)
+        if wanted is None:
+            produced += seg.frame_count
+            check_output_pixels(h, produced, max_pixels, through=seg.segment_index)
+        state = bounded_segment_state(h, seg, seg.frame_count, max_segment_work, **geometry_opts)
         parts = state_parts(state)
         seg_md5 = hashlib.md5()
         stream_md5.update(struct.pack("<Q", sum(len(p) for p in parts)))
@@ -159,13 +196,14 @@ def decode(opts: DecodeOptions) -> int:
     from contextlib import nullcontext
 
     from gscodec.bitstream import GsvReader
-    from gscodec.decode import DecodeStats, decode_frames, open_input
+    from gscodec.decode import DecodeStats, check_limit_values, check_output_pixels, decode_frames, open_input
     from gscodec.video import open_writer
 
     if opts.output is None and opts.verify is None:
         raise InputError("no output: give -o OUT, or --verify FILE.md5 to check the stream without writing frames")
     if opts.verify is not None and opts.frames is not None:
         raise InputError("--verify checks the whole stream: leave out --frames")
+    check_limit_values(opts.max_pixels, opts.max_segment_work)
     expected = read_md5_file(opts.verify) if opts.verify is not None else None
     start, stop = parse_frame_range(opts.frames)
     device = resolve_device(opts.device)
@@ -182,12 +220,15 @@ def decode(opts: DecodeOptions) -> int:
         if total is not None and start >= total:
             raise InputError(f"--frames {opts.frames}: the stream has {total} frames (0:{total})")
         want = None if total is None else (min(stop, total) if stop is not None else total) - start
+        if want is not None:  # before anything is decoded or an output opened
+            check_output_pixels(h, want, opts.max_pixels)
         log(quiet, f"{opts.input}: {h.width}x{h.height}, {h.frame_count or '?'} frames at "
                    f"{float(h.frame_rate):.3f} fps, profile {h.profile}; decoding on {device}")
         stats = DecodeStats()
         progress = Progress(not quiet)
-        frames = (digest_frames(reader, device, digest, **geometry_opts) if expected is not None
-                  else decode_frames(reader, device, start, stop, stats, **geometry_opts))
+        limits = {"max_pixels": opts.max_pixels, "max_segment_work": opts.max_segment_work}
+        frames = (digest_frames(reader, device, digest, **limits, **geometry_opts) if expected is not None
+                  else decode_frames(reader, device, start, stop, stats, **limits, **geometry_opts))
         writer_cm = (open_writer(opts.output, h.width, h.height, h.frame_rate, quality=opts.quality)
                      if opts.output is not None else nullcontext(None))
         with writer_cm as writer, progress.task("decoding", want) as advance:
@@ -225,10 +266,17 @@ def decode(opts: DecodeOptions) -> int:
 @click.option("--tmc3", metavar="PATH", default=None, help="The tmc3 binary, for streams whose geometry is G-PCC.")
 @click.option("--verify", metavar="FILE.md5", default=None,
               help="Check the decoded state and frames against an md5 file (exit 1 on a mismatch).")
+@click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, metavar="N",
+              help="Refuse (exit 2, before decoding) a stream whose requested frames exceed N output pixels "
+                   "(frames x width x height). Default 2^36 = 68,719,476,736: e.g. 33,140 frames of 1920x1080, "
+                   "9.2 minutes at 60 fps. 0: no limit.")
+@click.option("--max-segment-work", type=click.IntRange(min=0), default=DEFAULT_MAX_SEGMENT_WORK, metavar="N",
+              help="Refuse a segment whose Gaussians x frames to render exceed N, before decoding it. "
+                   "Default 2^32: 2^22 Gaussians (the format's most) over 1024 frames. 0: no limit.")
 @quiet_option
 @verbose_option
 def main(input: str, output: str | None, device: str, frames: str | None, quality: str, tmc3: str | None,
-         verify: str | None, quiet: bool, verbose: int) -> None:
+         verify: str | None, max_pixels: int, max_segment_work: int, quiet: bool, verbose: int) -> None:
     """Decode IN.gsv (or - for standard input) to frames.
 
     \b
@@ -238,7 +286,8 @@ def main(input: str, output: str | None, device: str, frames: str | None, qualit
       gsdec out.gsv -o - | ffplay -     play while decoding
       gsdec s.gsv --verify s.md5        check against expected MD5s, write nothing
     """
-    opts = DecodeOptions(input, output, device, frames, quality, tmc3, quiet, verbose, verify)
+    opts = DecodeOptions(input, output, device, frames, quality, tmc3, quiet, verbose, verify, max_pixels,
+                         max_segment_work)
     run_command("gsdec", verbose, lambda: decode(opts))
 
 

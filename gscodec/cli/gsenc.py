@@ -51,7 +51,8 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
     from gscodec.encode import encode
 
     settings = EncodeSettings(**{**settings.__dict__, "device": resolve_device(settings.device)})
-    log(quiet, f"gsenc: {settings.input} -> {settings.output} (preset {settings.preset}, device {settings.device})")
+    log(quiet, f"gsenc: {settings.input} -> {settings.output} (profile {settings.profile}, lambda {settings.lam:g}, "
+                      f"preset {settings.preset}, device {settings.device})")
     bars = _SegmentBars(Progress(not quiet))
 
     def on_segment_done(seg: SegmentReport) -> None:
@@ -72,8 +73,12 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
 @click.argument("input", metavar="INPUT", type=str)
 @click.option("-o", "--output", required=True, metavar="OUT.gsv", help="The stream to write.")
 @click.option("--lambda", "lam", type=float, default=0.004, show_default=True, metavar="L",
-              help="Rate-distortion trade-off (larger = smaller file). Profile 0 stores parameters raw and "
-                   "records L without using it.")
+              help="Rate-distortion trade-off: weight of the rate (bits per pixel) against the distortion (MSE "
+                   "of RGB in [0, 1]). Larger = smaller file, lower quality; useful range about 0.0005 to 0.05. "
+                   "Profile 0 stores parameters raw and ignores it.")
+@click.option("--profile", type=click.IntRange(0, 1), default=1, show_default=True, metavar="P",
+              help="1: quantized attributes entropy-coded with a learned prior (the codec); "
+                   "0: raw float16 parameters (a lossless-parameter reference, large files).")
 @click.option("--frames", type=click.IntRange(min=1), default=None, metavar="N", help="Encode at most N frames.")
 @click.option("--start-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="S",
               help="Skip the first S frames.")
@@ -91,10 +96,11 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
 @device_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (CPU fits are reproducible).")
 @click.option("--test-decode/--no-test-decode", default=True, show_default=True,
-              help="Decode each packed segment again and report the PSNR a decoder will see.")
+              help="Decode each packed segment again, check it decodes to exactly what was encoded, and report "
+                   "the PSNR a decoder will see.")
 @quiet_option
 @verbose_option
-def main(input: str, output: str, lam: float, frames: int | None, start_frame: int, segment_frames: int,
+def main(input: str, output: str, lam: float, profile: int, frames: int | None, start_frame: int, segment_frames: int,
          preset: str, iterations: int | None, gaussians: int | None, geometry: str, tmc3: str | None,
          device: str, seed: int, test_decode: bool, quiet: bool, verbose: int) -> None:
     """Encode INPUT (a video file FFmpeg opens, a folder of PNG frames, or - for y4m on stdin) to OUT.gsv.
@@ -108,7 +114,7 @@ def main(input: str, output: str, lam: float, frames: int | None, start_frame: i
     settings = EncodeSettings(input=input, output=output, lam=lam, start_frame=start_frame, frames=frames,
                               segment_frames=segment_frames, device=device, seed=seed, preset=preset,
                               iterations=iterations, gaussians=gaussians, geometry=geometry, tmc3=tmc3,
-                              test_decode=test_decode)
+                              test_decode=test_decode, profile=profile)
     run_command("gsenc", verbose, lambda: run(settings, quiet))
 
 
