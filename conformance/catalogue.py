@@ -13,7 +13,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -22,18 +22,28 @@ import numpy as np
 from conformance.builders import (
     GEND_FIELDS,
     GHDR_FIELDS,
+    P1_STEPS,
+    PROFILE1_FIELDS,
+    CodedPayload,
+    CodedState,
     Header,
+    SplitMix64,
     State,
     StreamBuilder,
+    canonical,
+    coded_state,
+    coded_symbols,
     concat,
     exact_state,
     gaussians,
     metadata_payload,
     profile0_payload,
     quantize,
+    random_prior,
     scene,
 )
-from gscodec.bitstream import GsvWriter, SequenceHeader, profile0
+from gscodec.bitstream import PROFILE_CODED, GsvWriter, SequenceHeader, profile0
+from gscodec.bitstream import profile1 as p1
 from gscodec.bitstream.chunks import SIGNATURE
 from gscodec.geometry import encode_points
 from gscodec.model.params import ATTRIBUTES
@@ -44,7 +54,7 @@ class Built:
     """A stream's bytes and, for a valid stream, the decoded state each segment must give."""
 
     data: bytes
-    states: list[State] | None = None
+    states: list[State | CodedState] | None = None
 
 
 @dataclass(frozen=True)
@@ -352,6 +362,107 @@ def uncommon_gpcc() -> Built:
     return _scene_stream(24, 16, Fraction(30), 3, [3, 2], 20, 10, geometry="gpcc")
 
 
+# --- profile 1 streams (format_spec.md §16): integer states, no fitting -----------------------------------
+
+
+def _coded_stream(width: int, height: int, rate: Fraction, seg_frames: int,
+                  segments: list[tuple[int, CodedState, str]], metadata: dict[str, str] | None = None,
+                  reserved: int = 0) -> Built:
+    """A profile 1 stream through the reference writer and profile 1 encoder; ``reserved`` is then written into
+    every payload's reserved field (an encoder writes 0)."""
+    header = SequenceHeader(width, height, sum(f for f, _, _ in segments), rate, seg_frames, profile=PROFILE_CODED,
+                            segment_count=len(segments))
+    sink = tempfile.TemporaryFile()
+    with GsvWriter(sink, header, metadata) as w:
+        for frames, st, geometry in segments:
+            payload = st.payload(geometry)
+            if reserved:
+                parts = CodedPayload.parse(payload)
+                parts.fields[6] = reserved
+                payload = parts.join()
+            w.write_segment(frames, payload)
+    sink.seek(0)
+    data = sink.read()
+    sink.close()
+    return Built(data, [st for _, st, _ in segments])
+
+
+def core_profile1_linear() -> Built:
+    st = coded_state(31, 48, 32, 24, 4, xy_shift=2, t_shift=1, hidden=0, mask=0x0FFF)
+    meta = {"encoder": "gscodec conformance generator", "geometry": "builtin", "seed": "31"}
+    return _coded_stream(32, 24, Fraction(30), 4, [(4, st, "builtin")], meta)
+
+
+def core_profile1_hidden() -> Built:
+    sts = [coded_state(32 + 1000 * i, 30, 24, 16, 3, xy_shift=1, t_shift=2, hidden=8, mask=0x03EF) for i in range(2)]
+    return _coded_stream(24, 16, Fraction(24), 3, [(3, st, "raw") for st in sts])
+
+
+def core_profile1_segments() -> Built:
+    """Segments that differ in everything a profile 1 segment decides for itself, empty ones included."""
+    w, h = 24, 16
+    rng = SplitMix64(33)
+    pts = [[rng.integer(-2, w + 1), rng.integer(-2, h + 1), rng.integer(0, 1)] for _ in range(16)]
+    pts += [pts[3]] * 3 + [pts[7]]  # duplicate grid points: ties keep their order (§9.1)
+    nets = {c: random_prior(rng, c, 4) for c in range(12)}
+    dup_points = canonical(np.array(pts, np.int64))
+    dup = CodedState(dup_points, coded_symbols(rng, dup_points, nets), np.array(P1_STEPS, np.int8), nets, 0, 0, 4)
+    empty = coded_state(1033, 0, w, h, 1, xy_shift=0, t_shift=0, hidden=0, mask=0)
+    empty_coded = coded_state(2033, 0, w, h, 1, xy_shift=3, t_shift=5, hidden=2, mask=0x0021)
+    fine = coded_state(3033, 25, w, h, 3, xy_shift=8, t_shift=8, hidden=0, mask=0x00E1)
+    return _coded_stream(w, h, Fraction(25), 3, [(2, dup, "builtin"), (1, empty, "builtin"), (1, empty_coded, "raw"),
+                                                 (3, fine, "builtin")])
+
+
+def _int_prior(c: int, hidden: int, w1: list[list[int]] | None, b1: list[int] | None, s1: int, w2: list[list[int]],
+               b2: list[int], s2: int) -> p1.PriorNet:
+    n_in = 3 + c
+    a1 = np.array(w1 if hidden else np.zeros((0, n_in)), np.int16).reshape(hidden, n_in)
+    return p1.PriorNet(n_in, hidden, a1, np.array(b1 or [], np.int32), s1, np.array(w2, np.int16).reshape(2, -1),
+                       np.array(b2, np.int32), s2)
+
+
+def uncommon_profile1_extremes() -> Built:
+    """Priors at the ends of their arithmetic: every clamp of §16.4 reached, shifts 0 and 31, extreme weights,
+    residuals of +-512, step exponents of -128 and 127, hidden width 32, a reserved field set."""
+    w, h = 16, 12
+    top, bottom = 2**31 - 1, -(2**31)
+    rng = SplitMix64(34)
+    # Segment 0, linear priors.
+    pts0 = canonical(np.array([[rng.integer(-8, 8 * w + 8), rng.integer(-8, 8 * h + 8), rng.integer(0, 1)]
+                               for _ in range(12)], np.int64))
+    nets0 = {c: random_prior(rng, c, 0) for c in range(12)}
+    for c in range(3, 12):  # later channels ignore the huge symbols of channels 0 and 1, so the frames show them
+        w2 = nets0[c].w2.copy()
+        w2[:, 3:5] = 0
+        nets0[c] = replace(nets0[c], w2=w2)
+    # mean far above +2^20 (clamped to MU_LIMIT), scale index far below 0 (clamped to 0), shift 0
+    nets0[0] = _int_prior(0, 0, None, None, 0, [[32767, -32768, 32767], [-32768, -32768, -32768]], [top, bottom], 0)
+    # its input q_0 ~ 2^20 is clamped to 32767; mean far below -2^20, scale index far above 63
+    nets0[1] = _int_prior(1, 0, None, None, 0, [[0, 0, 0, -32768], [0, 0, 0, 32767]], [bottom, top], 0)
+    # shift 31: the sums become 0 or -1 (floor), so the mean and scale index are 0
+    nets0[2] = _int_prior(2, 0, None, None, 0, [[-32768, 32767, -32768, 32767, 0], [32767, 0, 0, 0, -1]],
+                          [bottom, -1], 31)
+    q0 = coded_symbols(rng, pts0, nets0, {(0, 0): 512, (1, 0): -512, (2, 1): 512, (3, 1): -512})
+    steps0 = list(P1_STEPS)
+    steps0[0], steps0[1], steps0[5] = -127, -128, 127  # 2^-31.75, 2^-32, 2^31.75 (red far beyond 1: clamped at output)
+    seg0 = CodedState(pts0, q0, np.array(steps0, np.int8), nets0, 3, 0, 0)
+    # Segment 1, hidden width 32: activations clamped at 32767 and at 0 (ReLU).
+    hid = 32
+    pts1 = canonical(np.array([[rng.integer(-2, w + 2), rng.integer(-2, h + 2), rng.integer(0, 8)]
+                               for _ in range(10)], np.int64))
+    nets1 = {c: random_prior(rng, c, hid) for c in range(12)}
+    w1 = [[32767] * 3, [-32768] * 3] + [[rng.integer(-64, 64) for _ in range(3)] for _ in range(hid - 2)]
+    b1 = [top, bottom] + [rng.integer(-4096, 4096) for _ in range(hid - 2)]
+    w2 = [[4096, 32767] + [rng.integer(-16, 16) for _ in range(hid - 2)], [0] * hid]
+    nets1[0] = _int_prior(0, hid, w1, b1, 0, w2, [0, 22 << 20], 20)
+    q1 = coded_symbols(rng, pts1, nets1, {(0, 0): 512, (1, 0): -512})
+    steps1 = list(P1_STEPS)
+    steps1[11] = -128
+    seg1 = CodedState(pts1, q1, np.array(steps1, np.int8), nets1, 0, 3, hid)
+    return _coded_stream(w, h, Fraction(30), 2, [(2, seg0, "builtin"), (2, seg1, "builtin")], reserved=0xBEEF)
+
+
 # --- faulty streams -----------------------------------------------------------------------------------
 
 _FW, _FH = 16, 12
@@ -501,6 +612,47 @@ def _raw_swapped() -> bytes:
     return pts.tobytes()
 
 
+# Profile 1 faulty streams: the base is two valid profile 1 segments (16x12, 6 Gaussians, hidden width 2, all
+# 12 channels coded); the second segment's payload is broken, the chunk CRCs stay valid.
+
+
+def _coded_faulty_states() -> list[CodedState]:
+    return [coded_state(21000 + i, 6, _FW, _FH, 2, xy_shift=1, t_shift=1, hidden=2, mask=0x0FFF) for i in range(2)]
+
+
+def _coded_faulty(change: Callable[[CodedPayload], bytes | None]) -> bytes:
+    """The profile 1 base with its second payload taken apart and changed: ``change`` edits the parts in place
+    (and returns None to rejoin them) or returns the bytes to use."""
+    first, second = (st.payload() for st in _coded_faulty_states())
+    parts = CodedPayload.parse(second)
+    body = change(parts)
+    return _faulty(_faulty_header(profile=PROFILE_CODED), bodies=[first, parts.join() if body is None else body])
+
+
+def _set_coded_field(index: int, value: int) -> Callable[[CodedPayload], None]:
+    def change(p: CodedPayload) -> None:
+        p.fields[index] = value
+    return change
+
+
+def _edit_channel(channel: int, edit: Callable[[bytes], bytes],
+                  prior: Callable[[bytes], bytes] | None = None) -> Callable[[CodedPayload], None]:
+    """Replace channel ``channel``'s residual data (and, optionally, its prior bytes) by an edit of them."""
+    def change(p: CodedPayload) -> None:
+        p.channels = [(c, prior(pb) if prior is not None and c == channel else pb, edit(d) if c == channel else d)
+                      for c, pb, d in p.channels]
+    return change
+
+
+def _cut_last_channel(p: CodedPayload) -> bytes:
+    """The payload without its last 2 bytes, inside the last channel's residual data (its residual_size says more)."""
+    return p.join()[:-2]
+
+
+def _cut_into_priors(p: CodedPayload) -> bytes:
+    """The payload cut 10 bytes into the first prior: far too short for 12 priors and their size fields."""
+    return p.join()[: PROFILE1_FIELDS.size + len(p.geometry) + 12 + 10]
+
 FAULTY: list[Spec] = [
     _f("gsv1-faulty-01-truncated-mid-chunk", "The stream ends inside the payload of its second segment.",
        lambda: _base()[: _second_segment_offset(_base()) + 40], "StreamError", "truncated stream"),
@@ -648,6 +800,51 @@ FAULTY: list[Spec] = [
     _f("gsv1-faulty-57-geometry-truncated", "A builtin geometry payload of 5 bytes (its header needs 9).",
        lambda: _faulty(bodies=_payload_with(1, geometry_data=b"\0\0\0\0\0")), "StreamError",
        "geometry payload is truncated"),
+    _f("gsv1-faulty-58-p1-channel-truncated",
+       "Profile 1: the payload ends 2 bytes before the end of the last channel's residual data (residual_size says "
+       "more).",
+       lambda: _coded_faulty(_cut_last_channel), "StreamError", "truncated stream: profile 1 channel 11 holds"),
+    _f("gsv1-faulty-59-p1-residuals-invalid",
+       "Profile 1: channel 0's residual data starts with two 0xFFFFFFFF words, which no range encoder writes "
+       "(the first quantile is 2^24).",
+       lambda: _coded_faulty(_edit_channel(0, lambda d: b"\xff" * 8 + d[8:])), "StreamError",
+       "the range-coded data is invalid"),
+    _f("gsv1-faulty-60-p1-residuals-past-end",
+       "Profile 1: two zero words appended to channel 3's residual data (residual_size updated): data left after "
+       "its last residual.",
+       lambda: _coded_faulty(_edit_channel(3, lambda d: d + bytes(8))), "StreamError",
+       "range-coded data continues past the last residual"),
+    _f("gsv1-faulty-61-p1-residuals-partial-word",
+       "Profile 1: channel 5's residual data 2 bytes longer (residual_size updated): not a whole number of words.",
+       lambda: _coded_faulty(_edit_channel(5, lambda d: d + b"\0\0")), "StreamError",
+       "not a whole number of 32-bit words"),
+    _f("gsv1-faulty-62-p1-hidden-width-beyond-limit", "Profile 1: hidden 33 (at most 32).",
+       lambda: _coded_faulty(_set_coded_field(4, 33)), "StreamError", "prior hidden width 33 above 32"),
+    _f("gsv1-faulty-63-p1-channel-mask-beyond-12", "Profile 1: channel_mask 0x1fff, naming a 13th channel.",
+       lambda: _coded_faulty(_set_coded_field(5, 0x1FFF)), "StreamError", "names channels beyond 12"),
+    _f("gsv1-faulty-64-p1-bytes-after-last-channel", "Profile 1: 3 bytes after the last channel's residual data.",
+       lambda: _coded_faulty(lambda p: p.join() + b"\x01\x02\x03"), "StreamError",
+       "3 bytes after the last profile 1 channel"),
+    _f("gsv1-faulty-65-p1-position-shift-beyond-limit", "Profile 1: xy_shift 9 (at most 8).",
+       lambda: _coded_faulty(_set_coded_field(2, 9)), "StreamError", "position shift above 8"),
+    _f("gsv1-faulty-66-p1-prior-shift-beyond-limit", "Profile 1: channel 0's prior has s2 = 32 (at most 31).",
+       lambda: _coded_faulty(_edit_channel(0, lambda d: d, prior=lambda pb: pb[:1] + b"\x20" + pb[2:])),
+       "StreamError", "prior shift 32 above 31"),
+    _f("gsv1-faulty-67-p1-gaussian-count-mismatch",
+       "Profile 1: gaussian_count 7 for a builtin geometry of 6 points.",
+       lambda: _coded_faulty(_set_coded_field(0, 7)), "StreamError", "geometry holds 6 points for 7 Gaussians"),
+    _f("gsv1-faulty-68-p1-too-short-for-channels",
+       "Profile 1: the payload ends 10 bytes into the first of its 12 priors.",
+       lambda: _coded_faulty(_cut_into_priors), "StreamError", "too short for its coded channels"),
+    _f("gsv1-faulty-69-p1-gaussian-count-beyond-limit", "Profile 1: gaussian_count 2^22 + 1 (MAX_GAUSSIANS is 2^22).",
+       lambda: _coded_faulty(_set_coded_field(0, (1 << 22) + 1)), "LimitError", "more than the limit of 4194304"),
+    _f("gsv1-faulty-70-p1-geometry-beyond-payload",
+       "Profile 1: geometry_size 5000, beyond the payload.",
+       lambda: _coded_faulty(_set_coded_field(7, 5000)), "StreamError", "profile 1 geometry or steps cut short"),
+    _f("gsv1-faulty-71-p1-payload-too-short", "Profile 1: a payload of 10 bytes (its fixed fields need 16).",
+       lambda: _coded_faulty(lambda p: p.join()[:10]), "StreamError", "profile 1 segment payload too short"),
+    _f("gsv1-faulty-72-p1-geometry-codec-reserved", "Profile 1: geometry_codec 3 (reserved).",
+       lambda: _coded_faulty(_set_coded_field(1, 3)), "StreamError", "unknown geometry codec 3"),
 ]
 
 
@@ -675,6 +872,17 @@ CORE: list[Spec] = [
          "time first, stop rule), an equal-|t - tau| tie broken by index, a rotated elongated footprint, colours "
          "outside [0, 1], velocity and acceleration, a short temporal window, a point-like Gaussian (low-pass).",
          core_compositing, seed=7),
+    Spec("gsv1-core-08-profile1-linear",
+         "Profile 1 (format_spec.md §16): one segment of 48 Gaussians, 32x24, 4 frames, builtin geometry, "
+         "xy_shift 2 and t_shift 1, linear priors (hidden 0), all 12 channels coded.", core_profile1_linear, seed=31),
+    Spec("gsv1-core-09-profile1-hidden",
+         "Profile 1: two segments of 30 Gaussians, 24x16, raw geometry, xy_shift 1 and t_shift 2, priors with a "
+         "hidden layer of 8, channel_mask 0x03ef (rot and both accelerations not coded: their symbols are 0).",
+         core_profile1_hidden, seed=32),
+    Spec("gsv1-core-10-profile1-segments",
+         "Profile 1: four segments that differ in shifts (0/0, 3/5, 8/8), hidden width (4, 0, 2, 0), channel mask "
+         "and geometry codec; duplicate grid points; an empty segment with no channel coded and one whose two coded "
+         "channels carry priors but no residual data.", core_profile1_segments, seed=33),
 ]
 
 UNCOMMON: list[Spec] = [
@@ -726,6 +934,11 @@ UNCOMMON: list[Spec] = [
          "they describe the output, they do not change the decoded samples.", uncommon_colour_description, seed=27),
     Spec("gsv1-uncommon-18-gpcc-geometry", "Geometry codec 1 (MPEG G-PCC through tmc3): two segments, 24x16.",
          uncommon_gpcc, seed=28, requires=("tmc3",)),
+    Spec("gsv1-uncommon-19-profile1-prior-extremes",
+         "Profile 1 priors at the ends of their integer arithmetic: means clamped to +-2^20, scale indices clamped "
+         "to 0 and 63, symbol inputs clamped to 32767, hidden activations clamped to 0 and 32767 (hidden width 32), "
+         "prior shifts 0, 20 and 31 with weights of -32768 and 32767 and i32 extreme biases, residuals of +-512, "
+         "step exponents -128, -127 and 127, and reserved 0xbeef.", uncommon_profile1_extremes, seed=34),
 ]
 
 SPECS: list[Spec] = CORE + UNCOMMON + FAULTY

@@ -107,6 +107,11 @@ def test_coverage_of_the_spec() -> None:
     assert any(s["decoded"]["segments"][-1]["frame_count"] < s["header"]["segment_frames"] for s in multi)
     errors = {s["error"]["class"] for s in sides if s["expect"] == "error"}
     assert errors == {"StreamError", "LimitError", "UnsupportedError"}
+    assert {s["header"]["profile"] for s in valid} == {0, 1}  # both profiles of format_spec.md §8
+    coded = [s for s in valid if s["header"]["profile"] == 1]
+    assert {seg["geometry_codec"] for s in coded for seg in s["decoded"]["segments"]} >= {"builtin", "raw"}
+    assert any(seg["gaussians"] == 0 for s in coded for seg in s["decoded"]["segments"])
+    assert {s["group"] for s in coded} == {"core", "uncommon"}
 
 
 # --- the generator -------------------------------------------------------------------------------------------

@@ -152,7 +152,9 @@ def run_container(data: bytes) -> str:
 
 def run_stream(data: bytes) -> str:
     """Decode a whole stream to its decoded state (every segment), as gsdec --verify hashes it."""
-    from gscodec.bitstream import GsvReader
+    import hashlib
+
+    from gscodec.bitstream import GsvReader, profile1
     from gscodec.cli.gsdec import state_parts
     from gscodec.decode import decode_segment_state
 
@@ -160,7 +162,11 @@ def run_stream(data: bytes) -> str:
     count = gaussians = 0
     for seg in reader.segments():
         state = decode_segment_state(reader.header, seg)
-        if len(b"".join(state_parts(state))) != 54 * len(state):
+        canonical = b"".join(state_parts(state))
+        if isinstance(state, profile1.DecodedSegment):  # format_spec.md §16.6: the bytes its state hash hashes
+            if hashlib.sha256(canonical).hexdigest() != state.state_hash():
+                raise ContractViolation("canonical state bytes are not the bytes of the profile 1 state hash")
+        elif len(canonical) != 54 * len(state):
             raise ContractViolation("canonical state bytes are not 54 bytes per Gaussian")
         count += 1
         gaussians += len(state)
