@@ -73,6 +73,8 @@ FEATURE_LIMIT = 32767
 """Symbol features and hidden activations are clamped to [-FEATURE_LIMIT, FEATURE_LIMIT] ([0, ...] after ReLU)."""
 OUT_FRACTION_BITS = 4
 """The prior's outputs are fixed point with 4 fraction bits: mean in 1/16 steps, scale index in 1/16 levels."""
+HIDDEN_FRACTION_BITS = 8
+"""Encoder convention (not part of the format): hidden activations in units of 2^-8 (float 0..128)."""
 MU_LIMIT = 1 << 20
 """Predicted means are clamped to [-MU_LIMIT, MU_LIMIT]; symbols therefore lie within MU_LIMIT + R."""
 MAX_HIDDEN = 32
@@ -204,8 +206,11 @@ class PriorNet:
             n_in = w2.shape[1]
             return cls(n_in, 0, np.zeros((0, n_in), np.int16), np.zeros(0, np.int32), 0, wi, bi, s)
         w1 = np.asarray(w1, np.float64)
-        w1i, b1i, s1 = layer(w1, b1, 1.0)
-        w2i, b2i, s2 = layer(w2, b2, out)
+        # Hidden activations carry HIDDEN_FRACTION_BITS fraction bits (the float activations are small
+        # numbers; whole units would round most of them away); the second layer's weights undo the scale.
+        hidden_one = float(1 << HIDDEN_FRACTION_BITS)
+        w1i, b1i, s1 = layer(w1, b1, hidden_one)
+        w2i, b2i, s2 = layer(w2 / hidden_one, b2, out)
         return cls(w1.shape[1], w1.shape[0], w1i, b1i, s1, w2i, b2i, s2)
 
 

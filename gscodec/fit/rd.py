@@ -249,6 +249,9 @@ def rd_train(
         bits = torch.full((values.shape[0],), c.geometry_bits, device=dev)
         for i, ch in enumerate(coded):
             mu, level = twin(pos, u, i)
+            # As coded: the mean rounded to whole steps, the scale index within the tables (straight-through).
+            mu = mu + (torch.round(mu) - mu).detach()
+            level = level.clamp(0.0, p1.SCALE_LEVELS - 1.0)
             bits = bits + laplace_bits(u[:, ch] - mu, level)
         rate = bits.sum() / pixels
 
