@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gscodec.bitstream import GsvReader
 from gscodec.decode import decode_segment_state, render_segment
@@ -13,8 +14,10 @@ from gscodec.decode import decode_segment_state, render_segment
 HERE = Path(__file__).resolve().parent.parent / "conformance" / "cross_device"
 
 
-def test_gpu_encoded_stream_has_the_same_state_on_cpu() -> None:
-    side = json.loads((HERE / "gpu-encoded-carphone-8f.json").read_text())
+@pytest.mark.parametrize("sidecar", ["gpu-encoded-carphone-8f.json", "gpu-encoded-carphone-8f-profile1.json"])
+def test_gpu_encoded_stream_has_the_same_state_on_cpu(sidecar: str) -> None:
+    """Profile 0 and profile 1 (entropy-coded with the fixed-point prior) streams written by gsenc on a GPU."""
+    side = json.loads((HERE / sidecar).read_text())
     assert "cuda" in side["origin"]
     with open(HERE / side["stream"], "rb") as f:
         reader = GsvReader(f)
