@@ -59,12 +59,16 @@ class DecodedSegment:
         out["tau"] = grid[:, 2:3] + out["tau"]
         return out
 
+    def state_parts(self) -> list[bytes]:
+        """The canonical decoded-state bytes: points as int64 LE, then every attribute's float16 bits."""
+        return [np.ascontiguousarray(self.points, dtype="<i8").tobytes(),
+                *(np.ascontiguousarray(self.attributes[a.name], dtype="<f2").tobytes() for a in ATTRIBUTES)]
+
     def state_hash(self) -> str:
-        """SHA-256 of the decoded state: points as int64 LE, then every attribute's float16 bits."""
+        """SHA-256 of the decoded state (:meth:`state_parts`)."""
         h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.points, dtype="<i8").tobytes())
-        for attr in ATTRIBUTES:
-            h.update(np.ascontiguousarray(self.attributes[attr.name], dtype="<f2").tobytes())
+        for part in self.state_parts():
+            h.update(part)
         return h.hexdigest()
 
 

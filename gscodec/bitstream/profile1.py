@@ -281,15 +281,19 @@ class DecodedSegment:
         out.update({name: a.astype(np.float32) for name, a in arrays.items()})
         return out
 
+    def state_parts(self) -> list[bytes]:
+        """The canonical decoded-state bytes (format_spec.md §16.6), in order."""
+        head = struct.pack("<IBBBH", len(self), self.xy_shift, self.t_shift, self.hidden, self.channel_mask)
+        return [head, np.ascontiguousarray(self.points, dtype="<i8").tobytes(),
+                np.ascontiguousarray(self.steps, dtype="i1").tobytes(),
+                *(self.nets[c].to_bytes() for c in sorted(self.nets)),
+                np.ascontiguousarray(self.q, dtype="<i4").tobytes()]
+
     def state_hash(self) -> str:
         """SHA-256 of the decoded state (format_spec.md §16.6)."""
         h = hashlib.sha256()
-        h.update(struct.pack("<IBBBH", len(self), self.xy_shift, self.t_shift, self.hidden, self.channel_mask))
-        h.update(np.ascontiguousarray(self.points, dtype="<i8").tobytes())
-        h.update(np.ascontiguousarray(self.steps, dtype="i1").tobytes())
-        for c in sorted(self.nets):
-            h.update(self.nets[c].to_bytes())
-        h.update(np.ascontiguousarray(self.q, dtype="<i4").tobytes())
+        for part in self.state_parts():
+            h.update(part)
         return h.hexdigest()
 
 

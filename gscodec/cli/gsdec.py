@@ -88,20 +88,7 @@ def frame_name(index: int) -> str:
 
 def state_parts(state: DecodedSegment | CodedSegment) -> list[bytes]:
     """A segment's canonical decoded-state bytes (format_spec.md §8.1, §16.6), the bytes ``state_hash()`` hashes."""
-    import numpy as np
-
-    from gscodec.bitstream import profile1
-    from gscodec.model.params import ATTRIBUTES
-
-    if isinstance(state, profile1.DecodedSegment):
-        head = struct.pack("<IBBBH", len(state), state.xy_shift, state.t_shift, state.hidden, state.channel_mask)
-        return [head, np.ascontiguousarray(state.points, dtype="<i8").tobytes(),
-                np.ascontiguousarray(state.steps, dtype="i1").tobytes(),
-                *(state.nets[c].to_bytes() for c in sorted(state.nets)),
-                np.ascontiguousarray(state.q, dtype="<i4").tobytes()]
-    parts = [np.ascontiguousarray(state.points, dtype="<i8").tobytes()]
-    parts += [np.ascontiguousarray(state.attributes[a.name], dtype="<f2").tobytes() for a in ATTRIBUTES]
-    return parts
+    return state.state_parts()
 
 
 def digest_frames(reader: GsvReader, device: str, digest: dict[str, str], max_pixels: int = DEFAULT_MAX_PIXELS,
