@@ -13,7 +13,7 @@ The exit status is 1 when there is any finding.
 Usage:
   python bench/fuzz_campaign.py                      # 1,000,000 executions, seed 1
   python bench/fuzz_campaign.py --execs 20000 --quick
-  python bench/fuzz_campaign.py --targets builtin,profile0 --execs 200000 --in-process
+  python bench/fuzz_campaign.py --targets builtin,profile0,profile1 --execs 200000 --in-process
   python bench/fuzz_campaign.py --claims-only
 """
 
@@ -37,12 +37,13 @@ from gscodec.fuzz.targets import TARGETS
 #: Share of the execution budget per target, chosen so each gets time in proportion to its depth
 #: (the container parser is cheap; geometry and whole-stream decodes reach the range coder).
 SHARES: dict[str, float] = {
-    "container": 0.40,
-    "gsinfo": 0.08,
-    "seek": 0.05,
+    "container": 0.34,
+    "gsinfo": 0.07,
+    "seek": 0.04,
     "stream": 0.15,
-    "profile0": 0.14,
-    "builtin": 0.10,
+    "profile0": 0.10,
+    "profile1": 0.12,
+    "builtin": 0.08,
     "raw": 0.03,
     "gpcc": 0.02,
     "gsdec": 0.03,
@@ -59,6 +60,11 @@ COVERAGE_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
         "bitstream/container.py": ("SequenceHeader.decode", "Segment.decode", "decode_metadata", "GsvReader",
                                    "decode_index", "read_index", "read_segment_at"),
         "bitstream/profile0.py": ("decode_segment", "DecodedSegment", "peek_segment"),
+    },
+    "profile 1 decoding": {
+        "bitstream/profile1.py": ("decode_segment", "DecodedSegment", "peek_segment", "layout", "PriorNet.from_bytes",
+                                  "PriorNet.evaluate", "position_features", "channel_features", "step_of"),
+        "entropy/coder.py": ("decode_residuals", "_check_index", "_groups", "_models"),
     },
     "geometry decoders": {
         "geometry/__init__.py": ("codec_id", "_check_options", "declared_points", "decode_points"),

@@ -121,10 +121,10 @@ def decode_residuals(data: bytes, index: np.ndarray) -> np.ndarray:
     """
     idx = _check_index(index)
     if len(data) % 4:
-        raise StreamError("residual data is truncated: its length is not a whole number of 32-bit words")
+        raise StreamError("truncated stream: residual data's length is not a whole number of 32-bit words")
     if idx.size == 0:
         if data:
-            raise StreamError("residual data is corrupt: it holds bytes but codes no residuals")
+            raise StreamError("corrupt stream: residual data holds bytes but codes no residuals")
         return np.zeros(0, dtype=np.int32)
     words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
     order, groups = _groups(idx)
@@ -136,9 +136,9 @@ def decode_residuals(data: bytes, index: np.ndarray) -> np.ndarray:
             symbols[start:stop] = dec.decode(models[k], stop - start)
         exhausted = dec.maybe_exhausted()
     except (AssertionError, ValueError, RuntimeError, OverflowError, TypeError):
-        raise StreamError("residual data is corrupt: the range-coded data is invalid") from None
+        raise StreamError("corrupt stream: residual data: the range-coded data is invalid") from None
     if not exhausted:
-        raise StreamError("residual data is corrupt: range-coded data continues past the last residual")
+        raise StreamError("corrupt stream: residual data: range-coded data continues past the last residual")
     out = np.empty(idx.size, dtype=np.int32)
     out[order] = symbols - R
     return out

@@ -9,7 +9,9 @@ from one ``numpy.random.Generator``: a campaign with the same seed makes the sam
 
 The layers, outermost first (format_spec.md): stream (signature, chunks of length | type |
 payload | CRC), chunk payloads (GHDR, GSEG, GEND, gidx, gmet fields), profile 0 segment
-payloads (§8.1), geometry payloads (§9: builtin with its inner CRC, raw records, G-PCC header).
+payloads (§8.1), profile 1 segment payloads (§16: head, step exponents, each channel's prior
+network, size field and range-coded residuals), geometry payloads (§9: builtin with its inner
+CRC, raw records, G-PCC header).
 A new profile adds a payload mutator and an entry in :attr:`Mutator.payload`.
 """
 
@@ -49,6 +51,64 @@ _P0_HEAD = struct.Struct("<IB3sI")
 _OCTREE_FIELDS = ((5, "<I"), (9, "<i"), (13, "<i"), (17, "<i"), (21, "<I"), (25, "<I"), (29, "<I"), (33, "<B"))
 _OCTREE_HEAD = 9  # format_version u8, crc32 u32, num_points u32
 _GPCC_HEAD = struct.Struct("<BIiiiI")
+_P1_HEAD = struct.Struct("<IBBBBHHI")  # count, codec, xy_shift, t_shift, hidden, channel mask, reserved, geometry size
+_P1_FIELDS = ((0, "<I"), (4, "<B"), (5, "<B"), (6, "<B"), (7, "<B"), (8, "<H"), (10, "<H"), (12, "<I"))
+_P1_CHANNELS = 12
+_P1_POSITION_FEATURES = 3
+#: int16 weight and int32 bias patterns a fixed-point network breaks on (overflow, sign, zero).
+W16_SPECIAL: tuple[int, ...] = (0, 1, -1, 32767, -32767, -32768, 16384, -16384, 255, 256)
+B32_SPECIAL: tuple[int, ...] = (0, 1, -1, (1 << 31) - 1, -(1 << 31), 1 << 30, -(1 << 30), 1 << 24, -(1 << 24), 8, -8)
+
+
+def profile1_net_size(n_in: int, hidden: int) -> int:
+    """Bytes of one profile 1 prior network (format_spec.md §16.3)."""
+    return 1 + 4 * n_in + 8 if hidden == 0 else 2 + 2 * hidden * n_in + 8 * hidden + 8
+
+
+@dataclass
+class Profile1Parts:
+    """A profile 1 payload cut into its parts, leniently (``tail``: bytes the head does not account for)."""
+
+    head: list[int]
+    geometry: bytes
+    steps: bytes
+    channels: list[tuple[int, bytes, bytes]]  # (channel, network bytes, residual data)
+    tail: bytes
+
+    @classmethod
+    def split(cls, payload: bytes) -> Profile1Parts | None:
+        if len(payload) < _P1_HEAD.size:
+            return None
+        head = list(_P1_HEAD.unpack_from(payload))
+        hidden, mask, gsize = head[4], head[5], head[7]
+        pos = _P1_HEAD.size
+        geometry = payload[pos : pos + gsize]
+        pos += len(geometry)
+        steps = payload[pos : pos + _P1_CHANNELS]
+        pos += len(steps)
+        channels = []
+        for c in range(_P1_CHANNELS):
+            if not mask >> c & 1:
+                continue
+            net = profile1_net_size(_P1_POSITION_FEATURES + c, hidden)
+            if pos + net + 4 > len(payload):
+                break
+            (size,) = _U32.unpack_from(payload, pos + net)
+            data = payload[pos + net + 4 : pos + net + 4 + size]
+            channels.append((c, payload[pos : pos + net], data))
+            pos += net + 4 + len(data)
+        return cls(head, geometry, steps, channels, payload[pos:])
+
+    def join(self, fix: bool = True) -> bytes:
+        """The payload; with ``fix``, the geometry size, channel mask and residual sizes made to match."""
+        head = list(self.head)
+        if fix:
+            head[7] = len(self.geometry)
+            head[5] = sum(1 << c for c, _, _ in self.channels if 0 <= c < 16) & 0xFFFF
+        parts = [_P1_HEAD.pack(*head), self.geometry, self.steps]
+        for _c, net, data in self.channels:
+            parts += [net, _U32.pack(len(data)), data]
+        return b"".join(parts) + self.tail
 
 
 @dataclass
@@ -103,6 +163,7 @@ class Mutator:
         self.payload: dict[str, Callable[[bytes], bytes]] = {
             "stream": self.stream,
             "profile0": self.profile0,
+            "profile1": self.profile1,
             "builtin": self.builtin,
             "raw": self.raw,
             "gpcc": self.gpcc,
@@ -222,7 +283,8 @@ class Mutator:
             i = self.pick(segs)
             c = chunks[i]
             if c.type == b"GSEG" and len(c.payload) >= 12 and self.chance(0.8):
-                payload = c.payload[:12] + self.profile0(c.payload[12:])
+                inner = self.profile1 if stream_profile(chunks) == 1 else self.profile0
+                payload = c.payload[:12] + inner(c.payload[12:])
             else:
                 payload = self.edit_field(c.payload, _GSEG_FIELDS)
             chunks[i] = Chunk(c.type, payload)
@@ -375,6 +437,123 @@ class Mutator:
             arr[2 * i : 2 * i + 2] = struct.pack("<H", value)
         return bytes(arr)
 
+    # -- profile 1 payloads -----------------------------------------------------------------------
+
+    def profile1(self, payload: bytes) -> bytes:
+        """Mutate a profile 1 payload part by part, with sizes and the channel mask fixed up (usually).
+
+        Head fields at boundary values; the geometry in its codec's terms; step exponents; a prior
+        network's shifts, weights and biases (int16/int32 extremes, overflow-prone values); a
+        channel's residual words (flipped, replaced, inserted, deleted, truncated, swapped with
+        another channel's or spliced from another payload); channels dropped, duplicated or added.
+        """
+        parts = Profile1Parts.split(payload)
+        if parts is None or self.chance(0.06):
+            return self.havoc(payload)
+        fix = self.chance(0.9)
+        op = self.below(100)
+        if op < 16:  # a head field
+            head = self.edit_field(_P1_HEAD.pack(*parts.head), _P1_FIELDS)
+            parts.head = list(_P1_HEAD.unpack(head))
+            fix = fix and self.chance(0.5)  # a changed mask or size must sometimes survive
+        elif op < 30:  # the geometry, in its codec's terms (and the count with it, sometimes)
+            kind = {0: "builtin", 1: "gpcc", 2: "raw"}.get(parts.head[1], "builtin")
+            parts.geometry = self.payload[kind](parts.geometry)
+            if kind == "raw" and self.chance(0.5):
+                parts.head[0] = len(parts.geometry) // 12
+        elif op < 36:  # step exponents
+            steps = bytearray(parts.steps)
+            if steps:
+                steps[self.below(len(steps))] = self.pick((0, 1, 0x7F, 0x80, 0x81, 0xFF, 0x40, 0xC0))
+            parts.steps = bytes(steps)
+        elif op < 56 and parts.channels:  # a prior network
+            i = self.below(len(parts.channels))
+            c, net, data = parts.channels[i]
+            parts.channels[i] = (c, self._network(net, parts.head[4]), data)
+        elif op < 80 and parts.channels:  # residual words
+            i = self.below(len(parts.channels))
+            c, net, data = parts.channels[i]
+            parts.channels[i] = (c, net, self._words(data))
+        elif op < 88 and parts.channels:  # whole channels
+            chans = list(parts.channels)
+            what = self.below(4)
+            i = self.below(len(chans))
+            if what == 0:
+                del chans[i]
+            elif what == 1 and len(chans) >= 2:
+                j = self.below(len(chans))
+                (ci, ni, di), (cj, nj, dj) = chans[i], chans[j]
+                chans[i], chans[j] = (ci, ni, dj), (cj, nj, di)  # residuals under the other channel's model
+            elif what == 2:
+                chans.insert(i, chans[i])  # the mask cannot say it: the payload runs long
+            else:
+                free = [c for c in range(_P1_CHANNELS) if c not in {x[0] for x in chans}]
+                if free:
+                    c = self.pick(free)
+                    net = self.rng.integers(0, 256, profile1_net_size(_P1_POSITION_FEATURES + c, parts.head[4]),
+                                            dtype=np.uint8).tobytes()
+                    chans.append((c, net, b""))
+                    chans.sort(key=lambda x: x[0])
+            parts.channels = chans
+        elif op < 94:  # the Gaussian count alone
+            parts.head[0] = (self.u32() if self.chance(0.5) else parts.head[0] + int(self.rng.integers(-2, 3))) % (1 << 32)
+        else:  # a part from another payload: its geometry and count, or a channel's residuals
+            other = Profile1Parts.split(self.donor("profile1"))
+            if other is not None:
+                if self.chance(0.5) or not (other.channels and parts.channels):
+                    parts.head[0], parts.head[1], parts.geometry = other.head[0], other.head[1], other.geometry
+                else:
+                    i = self.below(len(parts.channels))
+                    c, net, _ = parts.channels[i]
+                    parts.channels[i] = (c, net, self.pick(other.channels)[2])
+        if self.chance(0.03):
+            parts.tail += bytes(1 + self.below(8))
+        return parts.join(fix)
+
+    def _network(self, net: bytes, hidden: int) -> bytes:
+        """One prior network with a shift, a weight or a bias set to a value fixed-point code breaks on."""
+        buf = bytearray(net)
+        shifts = 1 if hidden == 0 else 2
+        if not buf:
+            return net
+        what = self.below(4)
+        if what == 0:
+            buf[self.below(min(shifts, len(buf)))] = self.pick((0, 1, 15, 16, 30, 31, 32, 63, 255))
+        elif what == 1 and len(buf) > shifts + 1:  # an int16 (weights, or half a bias: both are worth it)
+            at = shifts + 2 * self.below((len(buf) - shifts) // 2)
+            buf[at : at + 2] = struct.pack("<h", self.pick(W16_SPECIAL))
+        elif what == 2 and len(buf) >= 8:  # one of the last biases
+            at = len(buf) - 4 * (1 + self.below(2))
+            buf[at : at + 4] = struct.pack("<i", self.pick(B32_SPECIAL))
+        else:
+            buf = bytearray(self.havoc(bytes(buf), 1))
+            buf = buf[: len(net)] + bytes(max(0, len(net) - len(buf)))  # keep the size: the layout is fixed
+        return bytes(buf)
+
+    def _words(self, data: bytes) -> bytes:
+        """Range-coded words: a bit flipped, a word replaced, inserted or deleted, truncated, a partial word."""
+        words = bytearray(data)
+        n = len(words) // 4
+        what = self.below(7)
+        if what == 0 and words:
+            words[self.below(len(words))] ^= 1 << self.below(8)
+        elif what == 1 and n:
+            at = 4 * self.below(n)
+            words[at : at + 4] = _U32.pack(self.pick((0, 0xFFFFFFFF, 1 << 24, (1 << 24) - 1, 1 << 31, self.u32())))
+        elif what == 2:
+            at = 4 * self.below(n + 1)
+            words[at:at] = self.rng.integers(0, 256, 4 * (1 + self.below(2)), dtype=np.uint8).tobytes()
+        elif what == 3 and n:
+            at = 4 * self.below(n)
+            del words[at : at + 4 * (1 + self.below(2))]
+        elif what == 4:
+            words = words[: 4 * self.below(n + 1)]
+        elif what == 5:
+            words += bytes(1 + self.below(3))  # not a whole number of words
+        else:
+            words = bytearray(self.havoc(bytes(words)))
+        return bytes(words)
+
     # -- geometry payloads ------------------------------------------------------------------------
 
     def builtin(self, data: bytes) -> bytes:
@@ -460,6 +639,14 @@ class Mutator:
     def mutate(self, kind: str, data: bytes) -> bytes:
         """One mutant of ``data``, an input of ``kind`` (see gscodec.fuzz.targets.INPUT_KINDS)."""
         return self.payload[kind](data)
+
+
+def stream_profile(chunks: list[Chunk]) -> int | None:
+    """The profile a stream's sequence header names (byte 2 of GHDR), or None without one."""
+    for c in chunks:
+        if c.type == b"GHDR" and len(c.payload) > 2:
+            return c.payload[2]
+    return None
 
 
 def stream_with_signature(chunks: list[Chunk]) -> bytes:

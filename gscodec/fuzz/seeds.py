@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gscodec.fuzz.mutate import split_stream
+from gscodec.fuzz.mutate import Profile1Parts, split_stream, stream_profile
 
 #: Where the committed conformance streams are, in a source checkout.
 CONFORMANCE_STREAMS = Path(__file__).resolve().parents[2] / "conformance" / "streams"
@@ -82,16 +82,23 @@ def seeds_by_kind(include_conformance: bool = True) -> dict[str, list[bytes]]:
     from gscodec.geometry import encode_points
 
     streams = (conformance_streams() if include_conformance else []) + synthetic_streams()
-    kinds: dict[str, list[bytes]] = {"stream": streams, "profile0": [], "builtin": [], "raw": [], "gpcc": []}
+    kinds: dict[str, list[bytes]] = {"stream": streams, "profile0": [], "profile1": [], "builtin": [], "raw": [],
+                                     "gpcc": []}
     for data in streams:
         _, chunks, _ = split_stream(data)
+        profile = stream_profile(chunks)
         for chunk in chunks:
             if chunk.type != b"GSEG" or len(chunk.payload) < 12 + _P0_HEAD.size:
                 continue
             payload = chunk.payload[12:]
-            kinds["profile0"].append(payload)
-            _, codec, size = _P0_HEAD.unpack_from(payload)
-            geometry = payload[_P0_HEAD.size : _P0_HEAD.size + size]
+            if profile == 1:
+                kinds["profile1"].append(payload)
+                parts = Profile1Parts.split(payload)
+                codec, geometry, size = parts.head[1], parts.geometry, parts.head[7]
+            else:
+                kinds["profile0"].append(payload)
+                _, codec, size = _P0_HEAD.unpack_from(payload)
+                geometry = payload[_P0_HEAD.size : _P0_HEAD.size + size]
             if codec in _CODEC_KIND and len(geometry) == size:
                 kinds[_CODEC_KIND[codec]].append(geometry)
     for cloud in synthetic_clouds():

@@ -8,6 +8,7 @@ Input kinds (what the seeds and the mutator produce for a target):
 
 - ``stream``: a whole .gsv stream;
 - ``profile0``: one profile 0 segment payload (format_spec.md §8.1);
+- ``profile1``: one profile 1 segment payload (§16);
 - ``builtin``, ``raw``, ``gpcc``: one geometry payload of that codec (§9).
 
 A new profile adds a payload kind, a mutator for it (:mod:`gscodec.fuzz.mutate`) and a target
@@ -40,7 +41,7 @@ from gscodec.fuzz.outcome import ContractViolation
 from gscodec.geometry import MAX_COORD, MAX_EXTENT_BITS, MAX_POINTS
 
 #: Input kinds, in the order the mutator knows them.
-INPUT_KINDS: tuple[str, ...] = ("stream", "profile0", "builtin", "raw", "gpcc")
+INPUT_KINDS: tuple[str, ...] = ("stream", "profile0", "profile1", "builtin", "raw", "gpcc")
 
 #: The gsdec targets render at most this many pixels per frame; larger frames are decoded to
 #: their state only (rendering cost is measured separately: see docs/ROBUSTNESS.md).
@@ -130,6 +131,39 @@ def run_profile0(data: bytes) -> str:
         raise ContractViolation("gaussian_arrays() lost rows")
     state.state_hash()
     return f"ok gaussians={_bucket(n)} codec={state.geometry_codec}"
+
+
+def run_profile1(data: bytes) -> str:
+    """Decode a profile 1 payload to its integer state and to float Gaussians, checking both.
+
+    Post-conditions (format_spec.md §16): every symbol within ±R of its channel's prediction,
+    uncoded channels zero, the parts' sizes adding up to the payload, finite Gaussians.
+    """
+    from gscodec.bitstream import profile1
+    from gscodec.entropy.tables import R
+
+    state = profile1.decode_segment(data)
+    n = len(state)
+    check_points(state.points, state.geometry_codec == 0)
+    if state.q.shape != (n, profile1.NUM_CHANNELS) or state.q.dtype != np.int32:
+        raise ContractViolation(f"symbols of shape {state.q.shape} and type {state.q.dtype}")
+    if sum(state.sizes.values()) != len(data) or profile1.layout(data) != state.sizes:
+        raise ContractViolation("the parts' sizes do not add up to the payload")
+    pos = profile1.position_features(state.points)
+    q = state.q.astype(np.int64)
+    for c in range(profile1.NUM_CHANNELS):
+        if c not in state.nets:
+            if np.any(q[:, c]):
+                raise ContractViolation(f"uncoded channel {c} holds symbols")
+            continue
+        mu, _ = state.nets[c].evaluate(profile1.channel_features(pos, q, c))
+        if n and int(np.max(np.abs(q[:, c] - mu))) > R:
+            raise ContractViolation(f"channel {c}: a symbol beyond ±{R} of its prediction")
+    arrays = state.gaussian_arrays()
+    if any(a.shape[0] != n or not np.all(np.isfinite(a)) for a in arrays.values()):
+        raise ContractViolation("gaussian_arrays() lost rows or holds non-finite values")
+    state.state_hash()
+    return f"ok gaussians={_bucket(n)} codec={state.geometry_codec} channels={_bucket(len(state.nets))}"
 
 
 # --- stream-level targets -------------------------------------------------------------------------
@@ -394,12 +428,14 @@ def _make_targets() -> dict[str, Target]:
         Target("container", "stream", run_container, "GsvReader over a whole stream: chunks, header, segments, end"),
         Target("seek", "stream", run_seek, "read_index and read_segment_at: the seeking path through gidx"),
         Target("gsinfo", "stream", run_gsinfo, "gsinfo's describe() and table"),
-        Target("stream", "stream", run_stream, "every segment decoded to its state (profile 0 and geometry)"),
+        Target("stream", "stream", run_stream, "every segment decoded to its state (profiles 0 and 1, geometry)"),
         Target("gsdec", "stream", run_gsdec, "gsdec's command path in-process, PNG frames out", allow_runtime=True,
                time_budget=lambda data: 5.0 + 100e-6 * len(data)),
         Target("gsdec-process", "stream", run_gsdec_process, "gsdec as a real subprocess, y4m out",
                allow_runtime=True, time_budget=lambda data: 60.0, process=True),
         Target("profile0", "profile0", run_profile0, "a profile 0 segment payload to its state and Gaussians"),
+        Target("profile1", "profile1", run_profile1,
+               "a profile 1 segment payload to its integer state (priors, range-coded residuals) and Gaussians"),
         Target("builtin", "builtin", run_geometry(CODEC_BUILTIN), "decode_points, codec 0 (octree)",
                time_budget=_geometry_time, memory_budget=_geometry_memory),
         Target("builtin-canonical", "builtin", run_geometry(CODEC_BUILTIN, canonical=True),
