@@ -20,7 +20,10 @@ Pruning: every Gaussian's peak opacity is multiplied by a gate fixed at 1. Near 
 first-order change of the distortion were a Gaussian removed (gate 1 -> 0) vanishes, so its worth is
 the second-order (Gauss-Newton) term, sum over pixels of (d image / d gate)^2 / values, estimated
 without per-pixel Jacobians as E[(v . d image / d gate)^2] for random signs v (one extra backward
-pass per step). Its running mean over the frames rendered is the Gaussian's worth; at
+pass per step), plus the first-order term (the fit minimised another loss, so the MSE's gradient is
+not zero). Checked against real removals (carphone, 4 frames, 40 single Gaussians): correlation
+0.998, the real change 1.03 times the estimate (median); removing the 20 % of least worth at once
+cost 1.5 times the sum of their estimates. Its running mean over the frames rendered is the Gaussian's worth; at
 ``prune_events`` even intervals the Gaussians whose worth is below what they cost (``lambda * bits /
 pixels``) are removed, at most ``prune_fraction`` of them per event, the least worth first: the ones
 that do not pay for their bits go. :func:`finalize` turns the result into the integer state profile
@@ -288,11 +291,13 @@ def rd_train(
         last_rate = float(rate.detach())
         with torch.no_grad():
             # Distortion increase were the Gaussian removed (Gauss-Newton), per value of the step's frames.
-            worth += probe**2 / image.numel()
+            # Second-order Taylor estimate of the change in MSE for gate 1 -> 0: the Gauss-Newton curvature
+            # term plus minus the gradient (the fit minimised another loss, so the gradient is not zero).
+            worth += probe**2 / image.numel() - gate.grad
             worth_n += 1.0
             bits_now = bits.detach()
 
-        if step + 1 in prune_at:
+        if step + 1 in prune_at and c.lam > 0:  # without a rate term nothing is pruned
             with torch.no_grad():
                 margin = worth / worth_n.clamp(min=1.0) - c.lam * bits_now / pixels
                 losers = torch.nonzero(margin < 0).flatten()

@@ -1,0 +1,118 @@
+"""Rate-distortion stage ablation: fit a segment once, then run the RD stage with several settings.
+
+    python bench/rd_ablation.py CLIP [--frames 32] [--device cuda] [--preset medium]
+        [--gaussians 0,150000] [--variant NAME:key=value,key=value ...] [--json out.json]
+
+For each fit budget in ``--gaussians`` (0: the preset's) the float fit runs once; then every
+``--variant`` (``RDConfig`` fields over gsenc's defaults for the segment, e.g.
+``strong:lam=0.016,prune_fraction=0.4``) runs the RD stage on a copy of that fit, packs the
+segment exactly as gsenc does, decodes the packed bytes and renders them as gsdec does. Printed per
+run: the Gaussians kept, the payload's bytes and bits per pixel, the decoded RGB PSNR, the float
+fit's PSNR, the RD stage's seconds, and the share of the bytes in each part (geometry, prior, each
+attribute group). Bits per pixel here count the segment payload only (the container adds about
+100 bytes per stream). This is how the RD stage's settings are chosen; RD curves against other
+codecs come from ``python -m gscodec.bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields, replace
+
+import numpy as np
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, object]]:
+    """``NAME:key=value,...`` to (name, RDConfig field values); a bare ``NAME`` changes nothing."""
+    from gscodec.fit.rd import RDConfig
+
+    name, _, rest = text.partition(":")
+    types = {f.name: f.type for f in fields(RDConfig)}
+    values: dict[str, object] = {}
+    for pair in filter(None, rest.split(",")):
+        key, _, value = pair.partition("=")
+        if key not in types:
+            raise SystemExit(f"rd_ablation: --variant {text}: unknown RD setting {key!r} (one of {sorted(types)})")
+        values[key] = int(value) if types[key] in (int, "int") else float(value)
+    return name or "default", values
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("clip")
+    ap.add_argument("--frames", type=int, default=32)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--preset", default="medium")
+    ap.add_argument("--iterations", type=int, default=None, help="fit iterations (default: the preset's)")
+    ap.add_argument("--gaussians", default="0", help="comma-separated fit budgets; 0 is the preset's")
+    ap.add_argument("--lambda", dest="lam", type=float, default=0.004, help="λ of variants that do not set one")
+    ap.add_argument("--variant", action="append", default=[], help="NAME:key=value,... (repeatable)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from gscodec.bitstream import PROFILE_CODED, profile1
+    from gscodec.encode import reconstruct
+    from gscodec.fit import fit_segment, make_config, render_segment
+    from gscodec.fit.rd import default_rd_config, rd_train
+    from gscodec.metrics import psnr_rgb
+    from gscodec.model.tsw import Gaussians
+    from gscodec.video import open_video
+
+    with open_video(args.clip, frames=args.frames) as video:
+        frames = np.stack(list(video))
+    t, h, w = frames.shape[:3]
+    pixels = t * h * w
+    variants = [parse_variant(v) for v in (args.variant or ["default"])]
+    rows = []
+    print(f"rd_ablation: {args.clip} {w}x{h}x{t} on {args.device}, preset {args.preset}", flush=True)
+    for budget in [int(b) for b in args.gaussians.split(",")]:
+        config = make_config(args.preset, iterations=args.iterations, gaussians=budget or None, width=w, height=h,
+                             frames=t, device=args.device)
+        t0 = time.perf_counter()
+        fitted = fit_segment(frames, config, device=args.device)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        fit_s = time.perf_counter() - t0
+        arrays = fitted.to_arrays()
+        recon = render_segment(fitted, t, w, h)
+        fit_psnr = float(np.mean([psnr_rgb(a, b) for a, b in zip(frames, recon, strict=True)]))
+        print(f"fit: {config.gaussians} budget -> {len(arrays['xy'])} Gaussians, {fit_psnr:.2f} dB, "
+              f"{fit_s:.1f} s", flush=True)
+        for name, values in variants:
+            rd = default_rd_config(values.get("lam", args.lam), w, h, t, config.iterations,
+                                   frames_per_step=config.frames_per_step, motion_degree=config.motion_degree)
+            rd = replace(rd, **values)
+            t0 = time.perf_counter()
+            state = rd_train(frames, Gaussians.from_arrays(arrays, args.device), rd, device=args.device)
+            rd_s = time.perf_counter() - t0
+            payload = profile1.encode_segment(state.points, state.q, state.steps, state.nets, state.xy_shift,
+                                              state.t_shift)
+            decoded = reconstruct(payload, w, h, t, args.device, PROFILE_CODED, state)
+            psnr = float(np.mean([psnr_rgb(a, b) for a, b in zip(frames, decoded, strict=True)]))
+            sizes = profile1.layout(payload)
+            row = {"clip": args.clip, "budget": config.gaussians, "fit_gaussians": len(arrays["xy"]),
+                   "fit_psnr": fit_psnr, "fit_seconds": fit_s, "variant": name, "lam": rd.lam,
+                   "settings": values, "gaussians": int(state.points.shape[0]), "bytes": len(payload),
+                   "bpp": 8 * len(payload) / pixels, "estimated_bpp": state.estimated_bits / pixels,
+                   "psnr": psnr, "rd_seconds": rd_s, "steps": [int(s) for s in state.steps],
+                   "parts": {k: v for k, v in sizes.items() if v}}
+            rows.append(row)
+            if args.json:  # after every run: a run cut short keeps what it measured
+                with open(args.json, "w") as f:
+                    json.dump(rows, f, indent=1)
+            shares = " ".join(f"{k} {100 * v / len(payload):.0f}%" for k, v in sizes.items()
+                              if v and k not in ("head", "steps"))
+            print(f"  {name:<14} λ {rd.lam:<7g} {row['gaussians']:>8} G  {row['bpp']:.4f} bpp "
+                  f"(est {row['estimated_bpp']:.4f})  {psnr:6.2f} dB  {rd_s:5.1f} s  "
+                  f"{8 * len(payload) / max(1, row['gaussians']):.1f} bits/G | {shares}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
