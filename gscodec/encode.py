@@ -163,7 +163,7 @@ def encode(
 ) -> EncodeReport:
     """Encode ``s.input`` to ``s.output``. The output appears only when the whole stream is written."""
     from gscodec.fit import fit_segment, make_config
-    from gscodec.fit.rd import default_rd_config, rd_train
+    from gscodec.fit.rd import default_rd_config, rd_budget, rd_train
     from gscodec.metrics import psnr_rgb
     from gscodec.video import open_video
 
@@ -210,7 +210,9 @@ def encode(
                 if on_segment_start:
                     on_segment_start(index, n_frames)
                 config = make_config(s.preset, iterations=s.iterations, gaussians=s.gaussians, seed=s.seed + index,
-                                     width=info.width, height=info.height, frames=n_frames)
+                                     width=info.width, height=info.height, frames=n_frames, device=s.device)
+                if s.profile == PROFILE_CODED and s.gaussians is None:  # the rate sets the count: fewer for larger λ
+                    config = config.replace(gaussians=rd_budget(config.gaussians, s.lam))
                 total = config.iterations
                 rd_config = None
                 if s.profile == PROFILE_CODED:

@@ -62,3 +62,34 @@ def test_test_decode_fails_loudly_on_a_mismatch(fitted):
     with pytest.raises(RuntimeFailure, match="test decode failed"):
         check_decoded_state(p1.decode_segment(payload), bad)
     check_decoded_state(p1.decode_segment(payload), state)
+
+
+def test_fit_budget_follows_lambda() -> None:
+    from gscodec.fit.rd import LAMBDA_FULL_BUDGET, MIN_RD_BUDGET, rd_budget
+
+    assert rd_budget(651_670, 0.0) == rd_budget(651_670, LAMBDA_FULL_BUDGET) == 651_670
+    budgets = [rd_budget(651_670, lam) for lam in (0.001, 0.004, 0.016, 0.064)]
+    assert budgets == sorted(budgets, reverse=True) and len(set(budgets)) == 4
+    assert budgets[1] == round(651_670 / 4)  # a quarter of the preset's at the default λ
+    assert rd_budget(1000, 1e9) == MIN_RD_BUDGET and rd_budget(10, 1e9) == 10
+
+
+def test_gsenc_fits_fewer_gaussians_for_a_larger_lambda(tmp_path) -> None:
+    """End to end through the encoder: without --gaussians the λ sets the count, and with it the size."""
+    from fractions import Fraction
+
+    from gscodec.encode import EncodeSettings, encode
+    from gscodec.video import open_writer
+
+    clip = tmp_path / "clip"
+    with open_writer(str(clip), 48, 32, Fraction(25)) as wr:
+        for frame in blob_clip(frames=4, width=48, height=32):
+            wr.write(frame)
+    reports = []
+    for lam in (0.0002, 0.05):
+        s = EncodeSettings(input=str(clip), output=str(tmp_path / f"{lam}.gsv"), lam=lam, iterations=24,
+                           preset="fast", test_decode=False)
+        reports.append(encode(s))
+    small, large = reports
+    assert large.segments[0].gaussians < 0.5 * small.segments[0].gaussians
+    assert large.bytes < small.bytes

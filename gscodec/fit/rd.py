@@ -355,6 +355,29 @@ def finalize(params: dict[str, Tensor], e: Tensor, twin: PriorTwin, c: RDConfig,
     return RDState(points, q, steps, nets, c.xy_shift, c.t_shift, estimated_bits)
 
 
+#: λ at which the fit keeps the preset's whole budget; above it the budget shrinks as sqrt(LAMBDA_FULL_BUDGET / λ).
+LAMBDA_FULL_BUDGET = 0.00025
+#: The fewest Gaussians a λ-scaled budget asks for.
+MIN_RD_BUDGET = 64
+
+
+def rd_budget(preset_budget: int, lam: float) -> int:
+    """The float fit's Gaussian budget for a profile 1 encode at ``lam``: the preset's, scaled down for larger λ.
+
+    Why: the count of Gaussians is what sets the rate (each costs 40-60 bits), and fitting the
+    count the rate calls for beats fitting many and pruning them. Flower 1280x720, 32 frames, H100,
+    λ 0.004 (bench/rd_ablation.py): the preset's 651,670 Gaussians pruned to 170,832 gave 0.293 bpp
+    at 35.06 dB, and pruned further to 95,366 (at λ 0.001) 0.200 bpp at 33.01 dB; a fit of 160,000
+    kept whole gave 0.288 bpp at 37.30 dB, and pruned to 62,105 0.127 bpp at 35.44 dB. The count the
+    pruning settled on fell as about λ^-0.5 (95k, 46k, 28k at λ 0.001, 0.004, 0.016), so the budget
+    follows sqrt(1 / λ); LAMBDA_FULL_BUDGET puts flower's budget at λ 0.004 at a quarter of the
+    preset's, about 2.5 times what the pruning keeps.
+    """
+    if lam <= LAMBDA_FULL_BUDGET:
+        return preset_budget
+    return max(min(preset_budget, MIN_RD_BUDGET), int(round(preset_budget * math.sqrt(LAMBDA_FULL_BUDGET / lam))))
+
+
 def default_rd_config(lam: float, width: int, height: int, frames: int, fit_iterations: int, seed: int = 0,
                       frames_per_step: int = 1, motion_degree: int = 1) -> RDConfig:
     """The RD stage gsenc runs after a fit of ``fit_iterations`` steps: half as many steps again."""
