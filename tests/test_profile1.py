@@ -164,3 +164,33 @@ def test_layout_counts_every_byte_without_decoding():
     assert sum(p1.layout(payload).values()) == len(payload)
     with pytest.raises(StreamError):
         p1.layout(payload[:-1])
+
+
+def _evaluate_int64(net: p1.PriorNet, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """format_spec.md §16.3 written out in int64 arithmetic, the reference for the float64 evaluation."""
+    f = f.astype(np.int64)
+    if net.hidden:
+        f = np.clip((f @ net.w1.astype(np.int64).T + net.b1.astype(np.int64)) >> net.s1, 0, p1.FEATURE_LIMIT)
+    o = (f @ net.w2.astype(np.int64).T + net.b2.astype(np.int64)) >> net.s2
+    mu = np.clip((o[:, 0] + 8) >> 4, -p1.MU_LIMIT, p1.MU_LIMIT)
+    return mu, np.clip((o[:, 1] + 8) >> 4, 0, p1.SCALE_LEVELS - 1)
+
+
+@pytest.mark.parametrize("hidden", [0, 1, 8, 32])
+def test_prior_evaluation_is_exact_at_the_extremes(hidden: int) -> None:
+    """Weights, biases, inputs and shifts at their limits: the float64 path equals int64 arithmetic exactly."""
+    rng = np.random.default_rng(hidden)
+    n_in = p1.POSITION_FEATURES + 11
+    extremes16 = np.array([32767, -32767, -32768, 0, 1, -1], np.int16)
+    extremes32 = np.array([2**31 - 1, -(2**31), 0, 1, -1, 2**30], np.int64).astype(np.int32)
+    rows = 3 * p1.EVALUATE_BLOCK // 2 + 7  # more than one block
+    f = rng.choice([32767, -32767, 1024, -1024, 0, 1, -1], (rows, n_in)).astype(np.int64)
+    f[: rows // 2] = rng.integers(-32767, 32768, (rows // 2, n_in))
+    for s1, s2 in ((0, 0), (31, 31), (7, 13), (0, 31)):
+        w1 = rng.choice(extremes16, (hidden, n_in)) if hidden else np.zeros((0, n_in), np.int16)
+        b1 = rng.choice(extremes32, hidden) if hidden else np.zeros(0, np.int32)
+        w2 = rng.choice(extremes16, (2, hidden or n_in))
+        b2 = rng.choice(extremes32, 2)
+        net = p1.PriorNet(n_in, hidden, w1, b1, s1 if hidden else 0, w2, b2, s2)
+        got, want = net.evaluate(f), _evaluate_int64(net, f)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

@@ -81,6 +81,8 @@ MAX_HIDDEN = 32
 MAX_SHIFT = 31
 WEIGHT_LIMIT = 32767
 MAX_POSITION_SHIFT = 8
+#: Rows per block when the priors are evaluated (bounds the decoder's working memory).
+EVALUATE_BLOCK = 1 << 16
 STEP_EXPONENT_DIVISOR = 4
 """Step of channel c = 2^(e_c / 4)."""
 
@@ -169,15 +171,52 @@ class PriorNet:
         return net, pos + size
 
     def evaluate(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, scale index) per row of ``features`` (N, n_in) int64: exact integer arithmetic."""
-        f = np.asarray(features, dtype=np.int64)
-        if self.hidden:
-            z = f @ self.w1.astype(np.int64).T + self.b1.astype(np.int64)
-            f = np.clip(z >> self.s1, 0, FEATURE_LIMIT)
-        o = (f @ self.w2.astype(np.int64).T + self.b2.astype(np.int64)) >> self.s2
-        half = 1 << (OUT_FRACTION_BITS - 1)
-        mu = np.clip((o[:, 0] + half) >> OUT_FRACTION_BITS, -MU_LIMIT, MU_LIMIT)
-        k = np.clip((o[:, 1] + half) >> OUT_FRACTION_BITS, 0, SCALE_LEVELS - 1)
+        """(mean, scale index) per row of ``features`` (N, n_in) int64: exact integer arithmetic.
+
+        The products and sums are formed in float64 (BLAS) and are exact: inputs lie within ±32767
+        (FEATURE_LIMIT, and position features within ±1024), weights within ±32767 and biases within
+        ±2^31, so every partial sum is an integer below 2^36 in magnitude, well inside float64's 2^53,
+        whatever the order of summation. Rows are taken in blocks, so memory stays O(block x width).
+        """
+        f_all = np.asarray(features)
+        n = f_all.shape[0]
+        mu = np.empty(n, dtype=np.int64)
+        k = np.empty(n, dtype=np.int64)
+        w1 = self.w1.astype(np.float64).T
+        b1 = self.b1.astype(np.float64)
+        w2 = self.w2.astype(np.float64).T
+        b2 = self.b2.astype(np.float64)
+        # x >> s == floor(x * 2^-s): scaling an integer below 2^36 by a power of two is exact in float64.
+        down1, down2, out_one = 2.0 ** -self.s1, 2.0 ** -self.s2, float(1 << OUT_FRACTION_BITS)
+        half = float(1 << (OUT_FRACTION_BITS - 1))
+        for a in range(0, n, EVALUATE_BLOCK):
+            f = f_all[a : a + EVALUATE_BLOCK].astype(np.float64)
+            if self.hidden:
+                f = f @ w1
+                f += b1
+                f *= down1
+                np.floor(f, out=f)
+                np.clip(f, 0.0, float(FEATURE_LIMIT), out=f)
+            o = f @ w2
+            o += b2
+            o *= down2
+            np.floor(o, out=o)
+            o += half
+            o /= out_one
+            np.floor(o, out=o)
+            mu[a : a + EVALUATE_BLOCK] = np.clip(o[:, 0], -MU_LIMIT, MU_LIMIT)
+            k[a : a + EVALUATE_BLOCK] = np.clip(o[:, 1], 0, SCALE_LEVELS - 1)
+        return mu, k
+
+    def predict(self, pos: np.ndarray, q: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, scale index) of channel ``c`` for every row: :meth:`evaluate` of :func:`channel_features`,
+        built a block of rows at a time (memory O(block), not O(rows x channels))."""
+        n = pos.shape[0]
+        mu = np.empty(n, dtype=np.int64)
+        k = np.empty(n, dtype=np.int64)
+        for a in range(0, n, EVALUATE_BLOCK):
+            b = slice(a, a + EVALUATE_BLOCK)
+            mu[b], k[b] = self.evaluate(channel_features(pos[b], q[b], c))
         return mu, k
 
     @classmethod
@@ -238,7 +277,7 @@ def clamp_symbols(points: np.ndarray, q: np.ndarray, nets: dict[int, PriorNet]) 
         if c not in nets:
             q[:, c] = 0
             continue
-        mu, _ = nets[c].evaluate(channel_features(pos, q, c))
+        mu, _ = nets[c].predict(pos, q, c)
         q[:, c] = np.clip(q[:, c], mu - RESIDUAL_LIMIT, mu + RESIDUAL_LIMIT)
     return q.astype(np.int32)
 
@@ -338,7 +377,7 @@ def encode_segment(points: np.ndarray, q: np.ndarray, steps: np.ndarray, nets: d
         net = nets[c]
         if net.n_in != POSITION_FEATURES + c:
             raise ValueError(f"prior of channel {c} takes {net.n_in} inputs; expected {POSITION_FEATURES + c}")
-        mu, k = net.evaluate(channel_features(pos, q, c))
+        mu, k = net.predict(pos, q, c)
         r = q[:, c] - mu
         if r.size and np.max(np.abs(r)) > RESIDUAL_LIMIT:
             raise ValueError(f"channel {c}: residual beyond ±{RESIDUAL_LIMIT}; clamp the symbols first")
@@ -385,7 +424,7 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     pos += NUM_CHANNELS
     sizes = {"head": _HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "prior": 0}
     sizes.update({g: 0 for g in GROUPS})
-    q = np.zeros((n, NUM_CHANNELS), dtype=np.int64)
+    q = np.zeros((n, NUM_CHANNELS), dtype=np.int32)  # |mu + r| <= 2^20 + R
     features = position_features(points)
     nets: dict[int, PriorNet] = {}
     for c in coded:
@@ -398,7 +437,7 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
         pos += 4
         if pos + size > len(payload):
             raise StreamError(f"truncated stream: profile 1 channel {c} holds {size} bytes, fewer remain")
-        mu, k = net.evaluate(channel_features(features, q, c))
+        mu, k = net.predict(features, q, c)
         r = decode_residuals(payload[pos : pos + size], k)
         q[:, c] = mu + r
         sizes[CHANNELS[c][0]] += 4 + size
@@ -406,7 +445,7 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
         nets[c] = net
     if pos != len(payload):
         raise StreamError(f"corrupt stream: {len(payload) - pos} bytes after the last profile 1 channel")
-    return DecodedSegment(points, q.astype(np.int32), steps, nets, xy_shift, t_shift, hidden, codec,
+    return DecodedSegment(points, q, steps, nets, xy_shift, t_shift, hidden, codec,
                           geometry_size, sizes)
 
 

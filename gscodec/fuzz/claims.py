@@ -73,6 +73,25 @@ def geometry_bomb(shape: tuple[int, int, int] = (256, 128, 128), gaussians: int 
     return struct.pack("<IB3xI", gaussians, 0, len(geometry)) + geometry + bytes(30 * gaussians)
 
 
+def profile1_bomb(shape: tuple[int, int, int] = (256, 128, 128), hidden: int = 32) -> bytes:
+    """A legal profile 1 payload: 2^22 Gaussians (the dense box) and all 12 channels coded, each with a prior
+    of the widest hidden layer and no residual bytes at all (each residual decodes as 0 from the padding the
+    range decoder reads past the end: legal, and what a near-certain prediction costs). About 14 KB: the
+    most decoding work per byte that profile 1 allows (priors over 2^22 rows, 12 channels)."""
+    from gscodec.bitstream import profile1
+
+    geometry = geometry_bomb(shape)[12:]
+    n = shape[0] * shape[1] * shape[2]
+    parts = [struct.pack("<IBBBBHHI", n, 0, 0, 0, hidden, (1 << 12) - 1, 0, len(geometry)), geometry, bytes(12)]
+    for c in range(profile1.NUM_CHANNELS):
+        n_in = profile1.POSITION_FEATURES + c
+        # Weights of 1, shifts of 0: every product and sum as large as the fixed-point rules let it get.
+        net = struct.pack("<BB", 0, 0) + np.ones(hidden * n_in, "<i2").tobytes() + np.zeros(hidden, "<i4").tobytes()
+        net += np.ones(2 * hidden, "<i2").tobytes() + np.zeros(2, "<i4").tobytes()
+        parts += [net, struct.pack("<I", 0)]
+    return b"".join(parts)
+
+
 def index_claiming(count: int = 1 << 24) -> bytes:
     """A stream whose gidx chunk claims ``count`` entries and holds one."""
     index = struct.pack("<I", count) + struct.pack("<QII", 0, 0, 1)
@@ -123,6 +142,8 @@ CLAIMS: dict[str, Claim] = {c.name: c for c in (
           geometry_bomb, "profile0"),
     Claim("dense-geometry", "a 342-byte builtin payload coding 2^22 points (legal: the limit, compressed)",
           lambda: geometry_bomb()[12:], "decode-builtin"),
+    Claim("profile1-bomb", "a 14 KB profile 1 payload: 2^22 Gaussians, 12 channels, hidden width 32, no residual bytes",
+          profile1_bomb, "profile1"),
     Claim("index-2^24", "a stream whose index claims 2^24 entries and holds one", index_claiming, "container"),
     Claim("render-pixels", "1 Gaussian over 512x512, 32 frames (per output pixel)",
           lambda: render_stream(512, 512, 32, 1, 200.0), "gsdec-render", work=512 * 512 * 32),

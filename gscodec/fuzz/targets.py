@@ -150,13 +150,13 @@ def run_profile1(data: bytes) -> str:
     if sum(state.sizes.values()) != len(data) or profile1.layout(data) != state.sizes:
         raise ContractViolation("the parts' sizes do not add up to the payload")
     pos = profile1.position_features(state.points)
-    q = state.q.astype(np.int64)
+    q = state.q
     for c in range(profile1.NUM_CHANNELS):
         if c not in state.nets:
             if np.any(q[:, c]):
                 raise ContractViolation(f"uncoded channel {c} holds symbols")
             continue
-        mu, _ = state.nets[c].evaluate(profile1.channel_features(pos, q, c))
+        mu, _ = state.nets[c].predict(pos, q, c)
         if n and int(np.max(np.abs(q[:, c] - mu))) > R:
             raise ContractViolation(f"channel {c}: a symbol beyond ±{R} of its prediction")
     arrays = state.gaussian_arrays()
