@@ -76,7 +76,7 @@ def geometry_bomb(shape: tuple[int, int, int] = (256, 128, 128), gaussians: int 
 def profile1_bomb(shape: tuple[int, int, int] = (256, 128, 128), hidden: int = 32) -> bytes:
     """A legal profile 1 payload: 2^22 Gaussians (the dense box) and all 12 channels coded, each with a prior
     of the widest hidden layer and no residual bytes at all (each residual decodes as 0 from the padding the
-    range decoder reads past the end: legal, and what a near-certain prediction costs). About 14 KB: the
+    range decoder reads past the end: legal, and what a near-certain prediction costs). About 10 KB: the
     most decoding work per byte that profile 1 allows (priors over 2^22 rows, 12 channels)."""
     from gscodec.bitstream import profile1
 
@@ -142,7 +142,7 @@ CLAIMS: dict[str, Claim] = {c.name: c for c in (
           geometry_bomb, "profile0"),
     Claim("dense-geometry", "a 342-byte builtin payload coding 2^22 points (legal: the limit, compressed)",
           lambda: geometry_bomb()[12:], "decode-builtin"),
-    Claim("profile1-bomb", "a 14 KB profile 1 payload: 2^22 Gaussians, 12 channels, hidden width 32, no residual bytes",
+    Claim("profile1-bomb", "a 10 KB profile 1 payload: 2^22 Gaussians, 12 channels, hidden width 32, no residual bytes",
           profile1_bomb, "profile1"),
     Claim("index-2^24", "a stream whose index claims 2^24 entries and holds one", index_claiming, "container"),
     Claim("render-pixels", "1 Gaussian over 512x512, 32 frames (per output pixel)",
