@@ -74,8 +74,9 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
 @click.option("-o", "--output", required=True, metavar="OUT.gsv", help="The stream to write.")
 @click.option("--lambda", "lam", type=float, default=0.004, show_default=True, metavar="L",
               help="Rate-distortion trade-off: weight of the rate (bits per pixel) against the distortion (MSE "
-                   "of RGB in [0, 1]). Larger = smaller file, lower quality; useful range about 0.0005 to 0.05. "
-                   "Profile 0 stores parameters raw and ignores it.")
+                   "of RGB in [0, 1]). Larger = smaller file, lower quality: each fourfold increase about halves "
+                   "the file. It also sizes the fit (fewer Gaussians for larger values). Useful range about 0.0005 "
+                   "to 0.1. Profile 0 stores parameters raw and ignores it.")
 @click.option("--profile", type=click.IntRange(0, 1), default=1, show_default=True, metavar="P",
               help="1: quantized attributes entropy-coded with a learned prior (the codec); "
                    "0: raw float16 parameters (a lossless-parameter reference, large files).")
@@ -89,7 +90,7 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
 @click.option("--iterations", type=click.IntRange(min=1), default=None, metavar="N",
               help="Optimiser steps per segment (overrides the preset).")
 @click.option("--gaussians", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Most Gaussians per segment (overrides the preset).")
+              help="Most Gaussians per segment (overrides the budget the preset and --lambda give).")
 @click.option("--geometry", type=click.Choice(["builtin", "gpcc", "raw"]), default="builtin", show_default=True,
               help="Point-cloud coder for Gaussian positions: built-in octree, MPEG G-PCC (needs tmc3), or raw.")
 @click.option("--tmc3", metavar="PATH", default=None, help="The tmc3 binary for --geometry gpcc (default: on PATH).")
