@@ -9,7 +9,6 @@ import struct
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -17,6 +16,7 @@ from gscodec.bitstream import PROFILE_CODED, GsvWriter, SequenceHeader
 from gscodec.bitstream import profile1 as p1
 from gscodec.cli import gsinfo
 from gscodec.cli.gsinfo import ChunkTally, describe, render_table
+from tests.test_profile1 import random_state as shared_random_state
 
 REPO = Path(__file__).resolve().parents[1]
 W, H = 40, 24
@@ -24,21 +24,8 @@ PART_NAMES = ["chunk", "head", "geometry", "steps", "prior", *p1.GROUPS]
 
 
 def random_state(n: int, hidden: int, seed: int, coded: tuple[int, ...]):
-    """Grid points, clamped symbols, steps and priors of one segment (as tests/test_profile1.py builds them)."""
-    rng = np.random.default_rng(seed)
-    points = np.stack([rng.integers(0, 4 * W, n), rng.integers(0, 4 * H, n), rng.integers(0, 6, n)], axis=1)
-    q = np.zeros((n, p1.NUM_CHANNELS), dtype=np.int64)
-    for c in coded:
-        q[:, c] = np.round(rng.laplace(rng.integers(-20, 20), 1 + 3 * rng.random(), n))
-    nets = {}
-    for c in coded:
-        n_in = p1.POSITION_FEATURES + c
-        w1 = rng.normal(0, 0.01, (hidden, n_in)) if hidden else None
-        b1 = rng.normal(0, 1, hidden) if hidden else None
-        w2 = rng.normal(0, 0.1, (2, hidden or n_in))
-        nets[c] = p1.PriorNet.from_float(w1, b1, w2, np.array([float(np.mean(q[:, c])) if n else 0.0, 20.0]))
-    steps = rng.integers(-30, 0, p1.NUM_CHANNELS)
-    return points, p1.clamp_symbols(points, q, nets), steps, nets
+    """One segment's state on this file's frame size (tests/test_profile1.py builds it)."""
+    return shared_random_state(n, hidden, seed, coded, extent=(4 * W, 4 * H, 6), correlated=False)
 
 
 def write_stream(path: Path, metadata: dict[str, str] | None = None, trailing: bytes = b"") -> list[bytes]:

@@ -10,20 +10,24 @@ from gscodec.entropy import R
 from gscodec.errors import StreamError, UnsupportedError
 
 
-def random_state(n: int = 300, hidden: int = 4, seed: int = 0, coded: tuple[int, ...] = tuple(range(10))):
+def random_state(n: int = 300, hidden: int = 4, seed: int = 0, coded: tuple[int, ...] = tuple(range(10)),
+                 extent: tuple[int, int, int] = (200, 120, 16), correlated: bool = True):
+    """Grid points in ``extent``, clamped symbols (Laplace per channel; colours 5 and 6 correlated when asked),
+    steps and priors of one segment. Shared by the profile 1 tests (gsinfo's too)."""
     rng = np.random.default_rng(seed)
-    points = np.stack([rng.integers(0, 200, n), rng.integers(0, 120, n), rng.integers(0, 16, n)], axis=1)
+    points = np.stack([rng.integers(0, e, n) for e in extent], axis=1)
     q = np.zeros((n, p1.NUM_CHANNELS), dtype=np.int64)
     for c in coded:
         q[:, c] = np.round(rng.laplace(rng.integers(-20, 20), 1 + 3 * rng.random(), n))
-    q[:, 6] += q[:, 5] // 2  # correlated channels, as colours are
+    if correlated:
+        q[:, 6] += q[:, 5] // 2  # correlated channels, as colours are
     nets = {}
     for c in coded:
         n_in = p1.POSITION_FEATURES + c
         w1 = rng.normal(0, 0.01, (hidden, n_in)) if hidden else None
         b1 = rng.normal(0, 1, hidden) if hidden else None
         w2 = rng.normal(0, 0.1, (2, hidden or n_in))
-        b2 = np.array([float(np.mean(q[:, c])), 20.0])
+        b2 = np.array([float(np.mean(q[:, c])) if n else 0.0, 20.0])
         nets[c] = p1.PriorNet.from_float(w1, b1, w2, b2)
     steps = rng.integers(-30, 0, p1.NUM_CHANNELS)
     q = p1.clamp_symbols(points, q, nets)
@@ -194,3 +198,14 @@ def test_prior_evaluation_is_exact_at_the_extremes(hidden: int) -> None:
         net = p1.PriorNet(n_in, hidden, w1, b1, s1 if hidden else 0, w2, b2, s2)
         got, want = net.evaluate(f), _evaluate_int64(net, f)
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_every_int8_step_exponent_round_trips() -> None:
+    """The format allows step exponents -128..127 (format_spec.md §16.2); the encoder writes all of them."""
+    points, q, _steps, nets = random_state(n=20, seed=3)
+    for e in (-128, 127):
+        steps = np.full(p1.NUM_CHANNELS, e)
+        back = p1.decode_segment(p1.encode_segment(points, q, steps, nets, 2, 3))
+        assert back.steps.tolist() == steps.tolist()
+    with pytest.raises(ValueError, match="int8"):
+        p1.encode_segment(points, q, np.full(p1.NUM_CHANNELS, 128), nets, 2, 3)

@@ -360,7 +360,7 @@ def encode_segment(points: np.ndarray, q: np.ndarray, steps: np.ndarray, nets: d
     if h > MAX_HIDDEN:
         raise ValueError(f"hidden width {h} above {MAX_HIDDEN}")
     steps = np.asarray(steps, dtype=np.int64)
-    if steps.shape != (NUM_CHANNELS,) or np.any(np.abs(steps) > 127):
+    if steps.shape != (NUM_CHANNELS,) or np.any(steps < -128) or np.any(steps > 127):
         raise ValueError("steps must be 12 exponents within int8")
     perm = canonical_order(points)
     points, q = points[perm], q[perm]

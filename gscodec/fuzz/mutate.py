@@ -496,7 +496,8 @@ class Mutator:
                     chans.sort(key=lambda x: x[0])
             parts.channels = chans
         elif op < 94:  # the Gaussian count alone
-            parts.head[0] = (self.u32() if self.chance(0.5) else parts.head[0] + int(self.rng.integers(-2, 3))) % (1 << 32)
+            count = self.u32() if self.chance(0.5) else parts.head[0] + int(self.rng.integers(-2, 3))
+            parts.head[0] = count % (1 << 32)
         else:  # a part from another payload: its geometry and count, or a channel's residuals
             other = Profile1Parts.split(self.donor("profile1"))
             if other is not None:
