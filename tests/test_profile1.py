@@ -201,7 +201,7 @@ def test_prior_evaluation_is_exact_at_the_extremes(hidden: int) -> None:
 
 
 def test_every_int8_step_exponent_round_trips() -> None:
-    """The format allows step exponents -128..127 (format_spec.md §16.2); the encoder writes all of them."""
+    """The format allows step exponents -128..127 (format_spec.md §16.1, §16.3); the encoder writes all of them."""
     points, q, _steps, nets = random_state(n=20, seed=3)
     for e in (-128, 127):
         steps = np.full(p1.NUM_CHANNELS, e)
