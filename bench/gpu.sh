@@ -142,17 +142,30 @@ step_rd() {
     # Rate-distortion curves through the bench harness (the same gsenc/gsdec commands users run):
     # gscodec profile 1 at RD_LAMBDAS and x264/x265 preset medium on the first 32 frames of each clip.
     # One timed run per point (no warm-up) to fit the device budget: encode timings are single runs.
-    local paths="" c
-    for c in ${RD_CLIPS:-flower_1280x720.264 bikes_640x272.mp4 carphone_qcif.mp4}; do paths="$paths $DATA/$c"; done
-    # shellcheck disable=SC2086
-    python3 -m gscodec.bench $paths -n 32 -c "${RD_CODECS:-libx264,libx265,gscodec}" \
-        -l "${RD_LAMBDAS:-0.0005,0.001,0.002,0.004}" --repeats 1 --warmup 0 --no-ms-ssim \
-        --timeout 600 -o "$OUT/rd" -q $RD_ARGS
-    local rc=$?
-    [ -f "$OUT/rd/results.md" ] && cat "$OUT/rd/results.md" >>"$SUMMARY_TXT"
+    # One harness run per clip, its reports copied to $OUT/rd-<clip>.* as soon as it ends, and the
+    # point cache kept in $SCRATCH: a call cut short keeps the clips it finished, and a later call on
+    # the same (warm) machine measures only the points still missing. RD_SECONDS bounds the step.
+    local c name rc=0 start left
+    start=$(date +%s)
+    for c in ${RD_CLIPS:-flower_1280x720.264 bikes_640x272.mp4 carphone_qcif.mp4}; do
+        name=${c%%.*}
+        left=$(( ${RD_SECONDS:-540} - $(date +%s) + start ))
+        if [ "$left" -lt 30 ]; then echo "rd: no time left for $name"; rc=1; break; fi
+        # shellcheck disable=SC2086
+        timeout "$left" python3 -m gscodec.bench "$DATA/$c" -n 32 -c "${RD_CODECS:-libx264,libx265,gscodec}" \
+            -l "${RD_LAMBDAS:-0.001,0.004,0.016,0.064}" --repeats 1 --warmup 0 --no-ms-ssim \
+            --timeout 600 -o "$SCRATCH/rd-$name" --cache "$SCRATCH/rd-cache" -q $RD_ARGS
+        local one=$?
+        echo "rd: $name exit $one after $(( $(date +%s) - start )) s"
+        [ "$one" -eq 0 ] || rc=1
+        for f in results.md results.json results.csv frames.csv; do
+            [ -f "$SCRATCH/rd-$name/$f" ] && cp "$SCRATCH/rd-$name/$f" "$OUT/rd-$name-$f"
+        done
+        [ -f "$SCRATCH/rd-$name/plots/$name.png" ] && cp "$SCRATCH/rd-$name/plots/$name.png" "$OUT/rd-$name.png"
+        [ -f "$SCRATCH/rd-$name/results.md" ] && cat "$SCRATCH/rd-$name/results.md" >>"$SUMMARY_TXT"
+    done
     return "$rc"
 }
-
 # ---------------------------------------------------------------- driver
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
