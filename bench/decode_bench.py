@@ -1,0 +1,130 @@
+"""Where gsdec's time goes: each stage of decoding a .gsv stream, timed in a warm process.
+
+    python bench/decode_bench.py STREAM.gsv [--device cpu|cuda] [--repeats 5]
+
+Stages, per pass over the whole stream (medians over ``--repeats`` passes after one warm-up pass):
+
+- ``read``: the container (chunks, CRCs, segment payloads);
+- ``geometry``: the positions (``decode_points`` on each segment's geometry payload);
+- ``attributes``: the rest of the payload to the integer state (profile 1: the fixed-point priors
+  and the range decoder; profile 0: the float16 arrays), i.e. the segment decode minus ``geometry``;
+- ``upload``: the state to float Gaussians on the device;
+- ``render``: rasterizing every frame (on CUDA, synchronised before the clock stops);
+- ``output``: 8-bit conversion and the copy to host memory (what gsdec writes out).
+
+Also printed: the one-off start-up of a fresh process (interpreter, torch, gsplat; timed by
+running ``python -c "import gscodec.decode, gscodec.render"`` in a child), and frames per
+second with and without it. Writing files (PNG, y4m) is not included: it depends on the disk
+and the format, and ``gsdec -o -`` to ``/dev/null`` measures it end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def one_pass(data: bytes, device: str) -> tuple[dict[str, float], int]:
+    """Seconds per stage for one decode of the whole stream, and the frames decoded."""
+    import torch
+
+    from gscodec.bitstream import PROFILE_CODED, GsvReader, profile0, profile1
+    from gscodec.decode import RENDER_BATCH, RENDER_BATCH_PIXELS, decode_segment_state
+    from gscodec.geometry import decode_points
+    from gscodec.model.tsw import Gaussians
+    from gscodec.render import render_frames, to_uint8
+
+    t = dict.fromkeys(("read", "geometry", "attributes", "upload", "render", "output"), 0.0)
+    frames = 0
+    duplicate = 0.0  # the geometry decoded a second time, inside the segment decode: not the decoder's cost
+    clock = time.perf_counter()
+    reader = GsvReader(io.BytesIO(data))
+    h = reader.header
+    module = profile1 if h.profile == PROFILE_CODED else profile0
+    backend = "cuda" if device.startswith("cuda") else "cpu"
+    segments = iter(reader.segments())
+    while True:
+        t0 = time.perf_counter()
+        seg = next(segments, None)
+        t["read"] += time.perf_counter() - t0
+        if seg is None:
+            break
+        _n, codec, gsize = module.peek_segment(seg.payload)
+        head = 16 if module is profile1 else 12
+        t0 = time.perf_counter()
+        decode_points(seg.payload[head : head + gsize], codec)
+        t1 = time.perf_counter()
+        state = decode_segment_state(h, seg)
+        t2 = time.perf_counter()
+        t["geometry"] += t1 - t0
+        t["attributes"] += max(0.0, (t2 - t1) - (t1 - t0))
+        duplicate += min(t1 - t0, t2 - t1)
+        g = Gaussians.from_arrays(state.gaussian_arrays(), device=device)
+        _sync(device)
+        t3 = time.perf_counter()
+        t["upload"] += t3 - t2
+        batch = max(1, min(RENDER_BATCH, RENDER_BATCH_PIXELS // (h.width * h.height)))
+        for b in range(0, seg.frame_count, batch):
+            ks = [float(k) for k in range(b, min(b + batch, seg.frame_count))]
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                images = render_frames(g, ks, h.width, h.height, backend=backend)
+            _sync(device)
+            t1 = time.perf_counter()
+            out = to_uint8(images).cpu().numpy()
+            t2 = time.perf_counter()
+            t["render"] += t1 - t0
+            t["output"] += t2 - t1
+            frames += out.shape[0]
+    total = time.perf_counter() - clock - duplicate
+    t["read"] += max(0.0, total - sum(t.values()))  # whatever the stages above did not cover
+    return t, frames
+
+
+def startup_seconds() -> float:
+    """A fresh interpreter importing the decoder and the renderers (what every gsdec run pays first)."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import gscodec.decode, gscodec.render, gscodec.render.cuda"], check=True)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("stream")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+    data = Path(args.stream).read_bytes()
+    start = startup_seconds()
+    one_pass(data, args.device)  # warm-up: lazy imports, kernels, caches
+    runs = [one_pass(data, args.device) for _ in range(max(1, args.repeats))]
+    frames = runs[0][1]
+    stages = {k: statistics.median(r[0][k] for r in runs) for k in runs[0][0]}
+    total = sum(stages.values())
+    print(f"decode_bench: {args.stream} ({len(data)} bytes, {frames} frames) on {args.device}, "
+          f"median of {len(runs)} passes")
+    print(f"{'stage':<12}{'seconds':>10}{'share':>8}{'ms/frame':>10}")
+    for k, v in stages.items():
+        print(f"{k:<12}{v:>10.4f}{100 * v / total:>7.1f}%{1000 * v / max(1, frames):>10.3f}")
+    print(f"{'total':<12}{total:>10.4f}{100.0:>7.1f}%{1000 * total / max(1, frames):>10.3f}")
+    print(f"warm decode: {frames / total:.1f} frames/s; start-up of a fresh process: {start:.2f} s; "
+          f"a {frames}-frame gsdec run with start-up: {frames / (total + start):.1f} frames/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
