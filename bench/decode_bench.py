@@ -28,8 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
