@@ -36,7 +36,7 @@ BENCH_VERSION = 1
 """Bump when a change to the harness changes what a cached number means."""
 
 DEFAULT_CODECS = ("libx264", "libx265", "libsvtav1", GSCODEC)
-DEFAULT_LAMBDAS = (0.001, 0.002, 0.004, 0.008)
+DEFAULT_LAMBDAS = (0.001, 0.004, 0.016, 0.064)
 
 
 @dataclass
