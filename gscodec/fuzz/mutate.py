@@ -531,11 +531,12 @@ class Mutator:
             buf = buf[: len(net)] + bytes(max(0, len(net) - len(buf)))  # keep the size: the layout is fixed
         return bytes(buf)
 
-    def _words(self, data: bytes) -> bytes:
-        """Range-coded words: a bit flipped, a word replaced, inserted or deleted, truncated, a partial word."""
+    def _words(self, data: bytes, burst: int = 2, partial: bool = True) -> bytes:
+        """Range-coded words: a bit flipped, a word replaced, up to ``burst`` words inserted or deleted,
+        truncated, (with ``partial``) a partial word, or byte havoc."""
         words = bytearray(data)
         n = len(words) // 4
-        what = self.below(7)
+        what = self.below(7 if partial else 6)
         if what == 0 and words:
             words[self.below(len(words))] ^= 1 << self.below(8)
         elif what == 1 and n:
@@ -543,13 +544,13 @@ class Mutator:
             words[at : at + 4] = _U32.pack(self.pick((0, 0xFFFFFFFF, 1 << 24, (1 << 24) - 1, 1 << 31, self.u32())))
         elif what == 2:
             at = 4 * self.below(n + 1)
-            words[at:at] = self.rng.integers(0, 256, 4 * (1 + self.below(2)), dtype=np.uint8).tobytes()
+            words[at:at] = self.rng.integers(0, 256, 4 * (1 + self.below(burst)), dtype=np.uint8).tobytes()
         elif what == 3 and n:
             at = 4 * self.below(n)
-            del words[at : at + 4 * (1 + self.below(2))]
+            del words[at : at + 4 * (1 + self.below(burst))]
         elif what == 4:
             words = words[: 4 * self.below(n + 1)]
-        elif what == 5:
+        elif what == 5 and partial:
             words += bytes(1 + self.below(3))  # not a whole number of words
         else:
             words = bytearray(self.havoc(bytes(words)))
@@ -567,26 +568,7 @@ class Mutator:
         elif op < 40:
             data = self.edit_field(data, ((0, "<B"),))
         elif op < 85:  # the range-coded words
-            words = bytearray(data[_OCTREE_HEAD + 25 :])
-            body = data[: _OCTREE_HEAD + 25]
-            n = len(words) // 4
-            what = self.below(6)
-            if what == 0 and n:
-                words[self.below(len(words))] ^= 1 << self.below(8)
-            elif what == 1 and n:
-                at = 4 * self.below(n)
-                words[at : at + 4] = _U32.pack(self.u32())
-            elif what == 2:
-                at = 4 * self.below(n + 1)
-                words[at:at] = self.rng.integers(0, 256, 4 * (1 + self.below(4)), dtype=np.uint8).tobytes()
-            elif what == 3 and n:
-                at = 4 * self.below(n)
-                del words[at : at + 4 * (1 + self.below(4))]
-            elif what == 4:
-                words = words[: 4 * self.below(n + 1)]
-            else:
-                words = bytearray(self.havoc(bytes(words)))
-            data = body + bytes(words)
+            data = data[: _OCTREE_HEAD + 25] + self._words(data[_OCTREE_HEAD + 25 :], burst=4, partial=False)
         else:  # words from another cloud under this header, or the other way round
             other = self.donor("builtin")
             if len(other) > _OCTREE_HEAD + 25:
