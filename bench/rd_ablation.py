@@ -3,7 +3,8 @@
     python bench/rd_ablation.py CLIP [--frames 32] [--device cuda] [--preset medium]
         [--gaussians 0,150000] [--variant NAME:key=value,key=value ...] [--json out.json]
 
-For each fit budget in ``--gaussians`` (0: the preset's) the float fit runs once; then every
+For each fit budget in ``--gaussians`` (0: the preset's, or with ``--lambda-budget`` the one gsenc
+fits at ``--lambda``) the float fit runs once; then every
 ``--variant`` (``RDConfig`` fields over gsenc's defaults for the segment, e.g.
 ``strong:lam=0.016,prune_fraction=0.4``) runs the RD stage on a copy of that fit, packs the
 segment exactly as gsenc does, decodes the packed bytes and renders them as gsdec does. Printed per
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="medium")
     ap.add_argument("--iterations", type=int, default=None, help="fit iterations (default: the preset's)")
     ap.add_argument("--gaussians", default="0", help="comma-separated fit budgets; 0 is the preset's")
+    ap.add_argument("--lambda-budget", action="store_true",
+                    help="scale a 0 budget by --lambda as gsenc does (gscodec.fit.rd.rd_budget)")
     ap.add_argument("--lambda", dest="lam", type=float, default=0.004, help="λ of variants that do not set one")
     ap.add_argument("--variant", action="append", default=[], help="NAME:key=value,... (repeatable)")
     ap.add_argument("--json", default=None)
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from gscodec.bitstream import PROFILE_CODED, profile1
     from gscodec.encode import reconstruct
     from gscodec.fit import fit_segment, make_config, render_segment
-    from gscodec.fit.rd import default_rd_config, rd_train
+    from gscodec.fit.rd import default_rd_config, rd_budget, rd_train
     from gscodec.metrics import psnr_rgb
     from gscodec.model.tsw import Gaussians
     from gscodec.video import open_video
@@ -74,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     for budget in [int(b) for b in args.gaussians.split(",")]:
         config = make_config(args.preset, iterations=args.iterations, gaussians=budget or None, width=w, height=h,
                              frames=t, device=args.device)
+        if not budget and args.lambda_budget:
+            config = config.replace(gaussians=rd_budget(config.gaussians, args.lam))
         t0 = time.perf_counter()
         fitted = fit_segment(frames, config, device=args.device)
         if args.device.startswith("cuda"):
