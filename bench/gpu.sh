@@ -121,6 +121,8 @@ with open_video(src, frames=32) as a, open_video(dec) as b:
 bpp = Path(gsv).stat().st_size * 8 / (w * h * len(p))
 print(f"codec flower 32f (gsenc default preset, cuda): {np.mean(p):.2f} dB, {bpp:.4f} bpp, {Path(gsv).stat().st_size} bytes")
 PY
+    # Where the decoder's time goes, stage by stage, in a warm process (and the start-up apart).
+    python3 bench/decode_bench.py "$gsv" --device cuda --repeats 5 | tee -a "$SUMMARY_TXT"
     echo "codec flower 32f: gsenc wall $enc_s; gsdec -o - (y4m to /dev/null) $(( (t1 - t0) ))ms for 32 frames = $(python3 -c "print(f'{32000/max(1,$t1-$t0):.1f}')") fps end to end incl. start-up" | tee -a "$SUMMARY_TXT"
     # A small stream encoded on this GPU, with its decoded-state hashes computed here: the CPU
     # test suite decodes it and must find the same hashes (tests/test_cross_device.py).
