@@ -86,7 +86,8 @@ EVALUATE_BLOCK = 1 << 16
 STEP_EXPONENT_DIVISOR = 4
 """Step of channel c = 2^(e_c / 4)."""
 
-_HEAD = struct.Struct("<IBBBBHHI")
+HEAD = struct.Struct("<IBBBBHHI")
+"""The segment head: count, geometry codec, xy_shift, t_shift, hidden, channel_mask, reserved, geometry_size."""
 
 
 def step_of(e: int | np.ndarray) -> np.ndarray:
@@ -366,7 +367,7 @@ def encode_segment(points: np.ndarray, q: np.ndarray, steps: np.ndarray, nets: d
     points, q = points[perm], q[perm]
     geometry_data = encode_points(points, codec, **geometry_opts)
     mask = sum(1 << c for c in nets)
-    parts = [_HEAD.pack(n, codec, xy_shift, t_shift, h, mask, 0, len(geometry_data)), geometry_data,
+    parts = [HEAD.pack(n, codec, xy_shift, t_shift, h, mask, 0, len(geometry_data)), geometry_data,
              steps.astype("i1").tobytes()]
     pos = position_features(points)
     for c in range(NUM_CHANNELS):
@@ -390,9 +391,9 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     """Unpack a profile 1 payload to its integer state, checking every size before it is used."""
     from gscodec.bitstream.profile0 import GEOMETRY_NAMES
 
-    if len(payload) < _HEAD.size:
+    if len(payload) < HEAD.size:
         raise StreamError("corrupt stream: profile 1 segment payload too short")
-    n, codec, xy_shift, t_shift, hidden, mask, _reserved, geometry_size = _HEAD.unpack_from(payload)
+    n, codec, xy_shift, t_shift, hidden, mask, _reserved, geometry_size = HEAD.unpack_from(payload)
     if n > MAX_GAUSSIANS:
         raise LimitError(f"segment holds {n} Gaussians, more than the limit of {MAX_GAUSSIANS}")
     if codec not in GEOMETRY_NAMES:
@@ -403,7 +404,7 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
         raise StreamError(f"corrupt stream: prior hidden width {hidden} above {MAX_HIDDEN}")
     if mask >> NUM_CHANNELS:
         raise StreamError(f"corrupt stream: channel mask {mask:#06x} names channels beyond {NUM_CHANNELS}")
-    pos = _HEAD.size
+    pos = HEAD.size
     if pos + geometry_size + NUM_CHANNELS > len(payload):
         raise StreamError("truncated stream: profile 1 geometry or steps cut short")
     geometry_data = payload[pos : pos + geometry_size]
@@ -422,7 +423,7 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     pos += geometry_size
     steps = np.frombuffer(payload, "i1", NUM_CHANNELS, pos).copy()
     pos += NUM_CHANNELS
-    sizes = {"head": _HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "prior": 0}
+    sizes = {"head": HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "prior": 0}
     sizes.update({g: 0 for g in GROUPS})
     q = np.zeros((n, NUM_CHANNELS), dtype=np.int32)  # |mu + r| <= 2^20 + R
     features = position_features(points)
@@ -451,9 +452,9 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
 
 def peek_segment(payload: bytes) -> tuple[int, int, int]:
     """(gaussian_count, geometry_codec, geometry_size) without decoding, for gsinfo."""
-    if len(payload) < _HEAD.size:
+    if len(payload) < HEAD.size:
         raise StreamError("corrupt stream: profile 1 segment payload too short")
-    n, codec, _xs, _ts, _h, _mask, _res, geometry_size = _HEAD.unpack_from(payload)
+    n, codec, _xs, _ts, _h, _mask, _res, geometry_size = HEAD.unpack_from(payload)
     return n, codec, geometry_size
 
 
@@ -462,14 +463,14 @@ def layout(payload: bytes) -> dict[str, int]:
 
     The parts add up to the payload's length; raises StreamError if they cannot.
     """
-    if len(payload) < _HEAD.size:
+    if len(payload) < HEAD.size:
         raise StreamError("corrupt stream: profile 1 segment payload too short")
-    _n, _codec, _xs, _ts, hidden, mask, _res, geometry_size = _HEAD.unpack_from(payload)
+    _n, _codec, _xs, _ts, hidden, mask, _res, geometry_size = HEAD.unpack_from(payload)
     if hidden > MAX_HIDDEN or mask >> NUM_CHANNELS:
         raise StreamError("corrupt stream: profile 1 segment head out of range")
-    sizes = {"head": _HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "prior": 0}
+    sizes = {"head": HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "prior": 0}
     sizes.update({g: 0 for g in GROUPS})
-    pos = _HEAD.size + geometry_size + NUM_CHANNELS
+    pos = HEAD.size + geometry_size + NUM_CHANNELS
     for c in range(NUM_CHANNELS):
         if not mask >> c & 1:
             continue

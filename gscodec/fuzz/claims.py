@@ -82,13 +82,14 @@ def profile1_bomb(shape: tuple[int, int, int] = (256, 128, 128), hidden: int = 3
 
     geometry = geometry_bomb(shape)[12:]
     n = shape[0] * shape[1] * shape[2]
-    parts = [struct.pack("<IBBBBHHI", n, 0, 0, 0, hidden, (1 << 12) - 1, 0, len(geometry)), geometry, bytes(12)]
+    mask = (1 << profile1.NUM_CHANNELS) - 1
+    parts = [profile1.HEAD.pack(n, 0, 0, 0, hidden, mask, 0, len(geometry)), geometry, bytes(profile1.NUM_CHANNELS)]
     for c in range(profile1.NUM_CHANNELS):
         n_in = profile1.POSITION_FEATURES + c
         # Weights of 1, shifts of 0: every product and sum as large as the fixed-point rules let it get.
-        net = struct.pack("<BB", 0, 0) + np.ones(hidden * n_in, "<i2").tobytes() + np.zeros(hidden, "<i4").tobytes()
-        net += np.ones(2 * hidden, "<i2").tobytes() + np.zeros(2, "<i4").tobytes()
-        parts += [net, struct.pack("<I", 0)]
+        net = profile1.PriorNet(n_in, hidden, np.ones((hidden, n_in), np.int16), np.zeros(hidden, np.int32), 0,
+                                np.ones((2, hidden), np.int16), np.zeros(2, np.int32), 0)
+        parts += [net.to_bytes(), struct.pack("<I", 0)]
     return b"".join(parts)
 
 

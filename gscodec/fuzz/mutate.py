@@ -25,6 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gscodec.bitstream.chunks import SIGNATURE, chunk_crc
+from gscodec.bitstream.profile1 import HEAD as _P1_HEAD
+from gscodec.bitstream.profile1 import NUM_CHANNELS as _P1_CHANNELS
+from gscodec.bitstream.profile1 import POSITION_FEATURES, PriorNet
 
 #: Values a length, count or dimension field often breaks on.
 INTERESTING_32: tuple[int, ...] = (
@@ -51,18 +54,15 @@ _P0_HEAD = struct.Struct("<IB3sI")
 _OCTREE_FIELDS = ((5, "<I"), (9, "<i"), (13, "<i"), (17, "<i"), (21, "<I"), (25, "<I"), (29, "<I"), (33, "<B"))
 _OCTREE_HEAD = 9  # format_version u8, crc32 u32, num_points u32
 _GPCC_HEAD = struct.Struct("<BIiiiI")
-_P1_HEAD = struct.Struct("<IBBBBHHI")  # count, codec, xy_shift, t_shift, hidden, channel mask, reserved, geometry size
 _P1_FIELDS = ((0, "<I"), (4, "<B"), (5, "<B"), (6, "<B"), (7, "<B"), (8, "<H"), (10, "<H"), (12, "<I"))
-_P1_CHANNELS = 12
-_P1_POSITION_FEATURES = 3
 #: int16 weight and int32 bias patterns a fixed-point network breaks on (overflow, sign, zero).
 W16_SPECIAL: tuple[int, ...] = (0, 1, -1, 32767, -32767, -32768, 16384, -16384, 255, 256)
 B32_SPECIAL: tuple[int, ...] = (0, 1, -1, (1 << 31) - 1, -(1 << 31), 1 << 30, -(1 << 30), 1 << 24, -(1 << 24), 8, -8)
 
 
-def profile1_net_size(n_in: int, hidden: int) -> int:
-    """Bytes of one profile 1 prior network (format_spec.md §16.3)."""
-    return 1 + 4 * n_in + 8 if hidden == 0 else 2 + 2 * hidden * n_in + 8 * hidden + 8
+def _net_size(c: int, hidden: int) -> int:
+    """Bytes of channel c's prior network (format_spec.md §16.3)."""
+    return PriorNet.size_for(POSITION_FEATURES + c, hidden)
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Profile1Parts:
         for c in range(_P1_CHANNELS):
             if not mask >> c & 1:
                 continue
-            net = profile1_net_size(_P1_POSITION_FEATURES + c, hidden)
+            net = _net_size(c, hidden)
             if pos + net + 4 > len(payload):
                 break
             (size,) = _U32.unpack_from(payload, pos + net)
@@ -490,8 +490,7 @@ class Mutator:
                 free = [c for c in range(_P1_CHANNELS) if c not in {x[0] for x in chans}]
                 if free:
                     c = self.pick(free)
-                    net = self.rng.integers(0, 256, profile1_net_size(_P1_POSITION_FEATURES + c, parts.head[4]),
-                                            dtype=np.uint8).tobytes()
+                    net = self.rng.integers(0, 256, _net_size(c, parts.head[4]), dtype=np.uint8).tobytes()
                     chans.append((c, net, b""))
                     chans.sort(key=lambda x: x[0])
             parts.channels = chans
