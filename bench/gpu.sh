@@ -6,9 +6,17 @@
 #   STEPS="install compile render_tests" bench/gpu.sh # some steps
 #
 # Runs from the repository root on a machine with a CUDA GPU, python3, nvcc and ninja, and no
-# network: .whl/ holds the wheels the machine lacks (gsplat, pytest, ...); torch is the machine's.
-# Each step's output goes to $OUT/logs/<step>.log (OUT defaults to out/gpu) and is echoed; the
-# step table is in $OUT/summary.tsv and the numbers worth keeping in $OUT/summary.txt.
+# network: .whl/ holds the wheels the machine lacks; torch is the machine's. On the device image
+# seen so far (torch 2.11, opencv, matplotlib, pytest, rich and click present) that is gsplat,
+# constriction and av, about 43 MB:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl gsplat==1.5.3 constriction av
+# The clips are read from $DATA (default .data/, a copy of the test clips; carry it too).
+#
+# Each step's output goes to logs/<step>.log and is echoed; the step table is in
+# $OUT/summary.tsv and the numbers worth keeping in $OUT/summary.txt. Everything else a step
+# writes (logs, RD tables and plots, streams) lies under $RESULTS and is packed into
+# $OUT/results.tar after every step, so a call cut short still returns what finished, in few files.
 #
 # Adding a step: write a function step_<name> (stdout is logged; return non-zero on failure;
 # append result lines to "$SUMMARY_TXT"), and add <name> to the default STEPS.
@@ -17,15 +25,17 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-out/gpu}
-LOGS="$OUT/logs"
 SCRATCH=${SCRATCH:-/tmp/gscodec-gpu}
+RESULTS="$SCRATCH/results"
+LOGS="$RESULTS/logs"
 STEPS=${STEPS:-"install compile render_tests render_bench conformance fit codec rd"}
 RD_ARGS=${RD_ARGS:-}
 FIT_SECONDS=${FIT_SECONDS:-60}
 DATA=${DATA:-.data}
 SUMMARY_TSV="$OUT/summary.tsv"
 SUMMARY_TXT="$OUT/summary.txt"
-mkdir -p "$LOGS" "$SCRATCH"
+mkdir -p "$OUT" "$SCRATCH"
+rm -rf "$RESULTS" && mkdir -p "$LOGS"
 : >"$SUMMARY_TSV"
 : >"$SUMMARY_TXT"
 
@@ -38,12 +48,15 @@ export PYTHONUNBUFFERED=1
 
 step_install() {
     # The wheels go to a scratch site dir, first on PYTHONPATH. No torch wheel: the machine's is used.
-    local site="$SCRATCH/site"
-    if [ ! -f "$site/.done" ]; then
-        rm -rf "$site" && mkdir -p "$site"
-        python3 -m pip install -q --no-index --no-deps --target "$site" .whl/*.whl || return 1
-        touch "$site/.done"
-    fi
+    # A wheel already installed by an earlier call on the same machine is not installed again.
+    local site="$SCRATCH/site" w
+    mkdir -p "$site"
+    for w in .whl/*.whl; do
+        [ -f "$w" ] || continue
+        [ -f "$site/.done-$(basename "$w")" ] && continue
+        python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$site" "$w" || return 1
+        touch "$site/.done-$(basename "$w")"
+    done
     export PYTHONPATH="$site:$PWD"
     python3 -c 'import torch, gsplat; print("torch", torch.__version__, "cuda", torch.version.cuda,
 "gpu", torch.cuda.get_device_name(), "gsplat", gsplat.__version__)' | tee -a "$SUMMARY_TXT"
@@ -67,7 +80,7 @@ step_render_tests() {
 }
 
 step_render_bench() {
-    python3 bench/render_bench.py --device cuda --json "$OUT/render_bench.json" 2>&1 | tee "$SCRATCH/render_bench.out"
+    python3 bench/render_bench.py --device cuda --json "$RESULTS/render_bench.json" 2>&1 | tee "$SCRATCH/render_bench.out"
     local rc=${PIPESTATUS[0]}
     [ "$rc" -eq 0 ] && cat "$SCRATCH/render_bench.out" >>"$SUMMARY_TXT"
     return "$rc"
@@ -87,9 +100,9 @@ step_fit() {
     for clip in flower_1280x720.264 street_1920x1080.264; do
         name=${clip%%.*}
         python3 bench/fit_bench.py "$DATA/$clip" --frames 32 --device cuda --seconds "$FIT_SECONDS" \
-            --preset medium --label "$name" 2>&1 | tee "$OUT/fit-$name.log"
+            --preset medium --label "$name" 2>&1 | tee "$RESULTS/fit-$name.log"
         [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
-        grep -h '^RESULT' "$OUT/fit-$name.log" >>"$SUMMARY_TXT"
+        grep -h '^RESULT' "$RESULTS/fit-$name.log" >>"$SUMMARY_TXT"
     done
     return "$rc"
 }
@@ -100,7 +113,7 @@ step_codec() {
     # (PSNR against the source). Also writes a GPU-encoded stream for the conformance check on CPU.
     local clip="$DATA/flower_1280x720.264"
     [ -f "$clip" ] || { echo "no $clip (carry .data)"; return 1; }
-    local gsv="$OUT/flower32.gsv"
+    local gsv="$RESULTS/flower32.gsv"
     /usr/bin/time -v python3 -m gscodec.cli.gsenc "$clip" -o "$gsv" --frames 32 --device cuda -q 2>"$SCRATCH/gsenc.time" || { cat "$SCRATCH/gsenc.time"; return 1; }
     local enc_s; enc_s=$(grep "Elapsed (wall" "$SCRATCH/gsenc.time" | awk '{print $NF}')
     python3 -m gscodec.cli.gsinfo "$gsv"
@@ -126,10 +139,10 @@ PY
     echo "codec flower 32f: gsenc wall $enc_s; gsdec -o - (y4m to /dev/null) $(( (t1 - t0) ))ms for 32 frames = $(python3 -c "print(f'{32000/max(1,$t1-$t0):.1f}')") fps end to end incl. start-up" | tee -a "$SUMMARY_TXT"
     # A small stream encoded on this GPU, with its decoded-state hashes computed here: the CPU
     # test suite decodes it and must find the same hashes (tests/test_cross_device.py).
-    local small="$OUT/gpu-encoded-carphone-8f.gsv"
+    local small="$RESULTS/gpu-encoded-carphone-8f.gsv"
     python3 -m gscodec.cli.gsenc "$DATA/carphone_qcif.mp4" -o "$small" --frames 8 --segment-frames 4 \
         --gaussians 1500 --preset fast --device cuda -q || return 1
-    python3 - "$small" <<'PY' | tee "$OUT/gpu-encoded-carphone-8f.json"
+    python3 - "$small" <<'PY' | tee "$RESULTS/gpu-encoded-carphone-8f.json"
 import json, sys, torch
 from gscodec.bitstream import GsvReader
 from gscodec.decode import decode_segment_state
@@ -144,7 +157,7 @@ step_rd() {
     # Rate-distortion curves through the bench harness (the same gsenc/gsdec commands users run):
     # gscodec profile 1 at RD_LAMBDAS and x264/x265 preset medium on the first 32 frames of each clip.
     # One timed run per point (no warm-up) to fit the device budget: encode timings are single runs.
-    # One harness run per clip, its reports copied to $OUT/rd-<clip>.* as soon as it ends, and the
+    # One harness run per clip, its reports copied to $RESULTS/rd-<clip>-* as soon as it ends, and the
     # point cache kept in $SCRATCH: a call cut short keeps the clips it finished, and a later call on
     # the same (warm) machine measures only the points still missing. RD_SECONDS bounds the step.
     local c name rc=0 start left
@@ -161,9 +174,9 @@ step_rd() {
         echo "rd: $name exit $one after $(( $(date +%s) - start )) s"
         [ "$one" -eq 0 ] || rc=1
         for f in results.md results.json results.csv frames.csv; do
-            [ -f "$SCRATCH/rd-$name/$f" ] && cp "$SCRATCH/rd-$name/$f" "$OUT/rd-$name-$f"
+            [ -f "$SCRATCH/rd-$name/$f" ] && cp "$SCRATCH/rd-$name/$f" "$RESULTS/rd-$name-$f"
         done
-        [ -f "$SCRATCH/rd-$name/plots/$name.png" ] && cp "$SCRATCH/rd-$name/plots/$name.png" "$OUT/rd-$name.png"
+        [ -f "$SCRATCH/rd-$name/plots/$name.png" ] && cp "$SCRATCH/rd-$name/plots/$name.png" "$RESULTS/rd-$name.png"
         [ -f "$SCRATCH/rd-$name/results.md" ] && cat "$SCRATCH/rd-$name/results.md" >>"$SUMMARY_TXT"
     done
     return "$rc"
@@ -188,6 +201,7 @@ for s in $STEPS; do
     dt=$(($(now_ms) - t0))
     printf '%s\t%s\t%d.%01d s\n' "$s" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" \
         $((dt / 1000)) $((dt % 1000 / 100)) >>"$SUMMARY_TSV"
+    tar -cf "$OUT/results.tar.tmp" -C "$RESULTS" . && mv "$OUT/results.tar.tmp" "$OUT/results.tar"
     if [ "$rc" -ne 0 ]; then
         status=1
         case $s in install | compile) break ;; esac  # nothing later can work without them
