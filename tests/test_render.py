@@ -271,7 +271,12 @@ def test_render_frames_equals_single_frames():
     many = render_frames(g, ts, 33, 20)
     assert many.shape == (4, 20, 33, 3)
     for k, t in enumerate(ts):
-        assert torch.equal(many[k], render_frame(g, t, 33, 20))
+        one = render_frame(g, t, 33, 20)
+        # Frames rendered together group their tiles into other batches, padded to other splat counts,
+        # and the matrix product over the padded splat axis may round the last bit differently (seen with
+        # some torch CPU builds): equal to a float32 ulp or two, and the same 8-bit output.
+        torch.testing.assert_close(many[k], one, rtol=0.0, atol=2e-7)
+        assert torch.equal(to_uint8(many[k]), to_uint8(one))
 
 
 def test_empty_and_degenerate_inputs():
