@@ -155,14 +155,17 @@ PY
 
 step_rd() {
     # Rate-distortion curves through the bench harness (the same gsenc/gsdec commands users run):
-    # gscodec profile 1 at RD_LAMBDAS and x264/x265 preset medium on the first 32 frames of each clip.
+    # gscodec profile 1 at RD_LAMBDAS and x264/x265 preset medium on the first 32 frames of each clip
+    # (RD_CLIPS: by default every test clip, the quickest first, so a call cut short keeps the most).
+    # On an H100 (2026-12-05) street alone took 332 s and carphone, bikes and parking 575 s together
+    # while sharing the GPU with it; flower takes about 5 minutes: plan two calls on a warm machine.
     # One timed run per point (no warm-up) to fit the device budget: encode timings are single runs.
     # One harness run per clip, its reports copied to $RESULTS/rd-<clip>-* as soon as it ends, and the
     # point cache kept in $SCRATCH: a call cut short keeps the clips it finished, and a later call on
     # the same (warm) machine measures only the points still missing. RD_SECONDS bounds the step.
     local c name rc=0 start left
     start=$(date +%s)
-    for c in ${RD_CLIPS:-flower_1280x720.264 bikes_640x272.mp4 carphone_qcif.mp4}; do
+    for c in ${RD_CLIPS:-carphone_qcif.mp4 bikes_640x272.mp4 parking_768x432.mp4 flower_1280x720.264 street_1920x1080.264}; do
         name=${c%%.*}
         left=$(( ${RD_SECONDS:-540} - $(date +%s) + start ))
         if [ "$left" -lt 30 ]; then echo "rd: no time left for $name"; rc=1; break; fi
