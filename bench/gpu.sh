@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 
 OUT=${OUT:-out/gpu}
 SCRATCH=${SCRATCH:-/tmp/gscodec-gpu}
-RESULTS="$SCRATCH/results"
+RESULTS=${RESULTS:-$SCRATCH/results}  # emptied at the start: two runs at once need one each
 LOGS="$RESULTS/logs"
 STEPS=${STEPS:-"install compile render_tests render_bench conformance fit codec rd"}
 RD_ARGS=${RD_ARGS:-}
