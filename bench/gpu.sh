@@ -6,7 +6,7 @@
 #   STEPS="install compile render_tests" bench/gpu.sh # some steps
 #
 # Runs from the repository root on a machine with a CUDA GPU, python3, nvcc and ninja, and no
-# network: .whl/ holds the wheels the machine lacks; torch is the machine's. On the device image
+# network: .whl/ holds the wheels the machine lacks; torch is the machine's. On the GPU machine's image
 # seen so far (torch 2.11, opencv, matplotlib, pytest, rich and click present) that is gsplat,
 # constriction and av, about 43 MB:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -159,7 +159,7 @@ step_rd() {
     # (RD_CLIPS: by default every test clip, the quickest first, so a call cut short keeps the most).
     # On an H100 (2026-12-05) street alone took 332 s and carphone, bikes and parking 575 s together
     # while sharing the GPU with it; flower takes about 5 minutes: plan two calls on a warm machine.
-    # One timed run per point (no warm-up) to fit the device budget: encode timings are single runs.
+    # One timed run per point (no warm-up) to keep the run short: encode timings are single runs.
     # One harness run per clip, its reports copied to $RESULTS/rd-<clip>-* as soon as it ends, and the
     # point cache kept in $SCRATCH: a call cut short keeps the clips it finished, and a later call on
     # the same (warm) machine measures only the points still missing. RD_SECONDS bounds the step.
