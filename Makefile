@@ -21,6 +21,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/ruff check gscodec tests bench conformance
 	$(BIN)/python -m pytest -q -m "not cuda" tests
 
 lint: $(STAMP)

@@ -81,14 +81,10 @@ class RDConfig:
     lr_steps: float = 0.05
     lr_prior: float = 0.02
     prune_fraction: float = 0.3
-    """Most of the Gaussians one pruning event removes. lr_prior, noise_until and prune_fraction were
-    measured together (carphone 16 frames after a medium-preset fit, CPU, bench/rd_ablation.py, against
-    the curve through the old defaults 0.005, 0.7 and 0.2 at two λ): +0.29 dB at equal rate at λ
-    0.001-0.0015 (6 % of the rate), +0.12 to +0.26 dB at λ 0.004-0.006 and +0.03 to +0.17 dB at λ 0.016-0.024 (seed-to-seed noise about 0.07 dB), the
-    faster prior taking 7-10 % off the bits per Gaussian. On bikes (8 frames, λ 0.004) the old cap of
-    20 % per event bound at every λ (4,036 Gaussians kept at λ 0.004 and 0.006 alike); with 30 % the
-    pruning settled at 2,103, 0.085 bpp and 38.46 dB where the old settings gave 0.183 bpp and 40.93 dB
-    (D + λR 40 % lower)."""
+    """Most of the Gaussians one pruning event removes. lr_prior (was 0.005), noise_until (was 0.7) and
+    prune_fraction (was 0.2) were measured together on carphone with bench/rd_ablation.py: +0.03 to +0.29 dB
+    at equal rate over λ 0.001-0.024, and on bikes the old cap no longer binds at every λ (the table is in
+    docs/RATE_DISTORTION.md, "The RD stage's learning rates, noise phase and pruning cap")."""
 
 
 @dataclass
