@@ -80,6 +80,10 @@ class RDConfig:
     lost 0.23 dB and 1.0 was even (carphone 16 frames, λ 0.004, bench/rd_ablation.py)."""
     lr_steps: float = 0.05
     lr_prior: float = 0.02
+    prior_refit_steps: int = 1000
+    """Adam steps of the prior's refit on the final symbols (:func:`refit_prior`; 0: the trained twin as is)."""
+    prior_scaled_outputs: int = 0
+    """1: the prior twin's outputs are normalised like its inputs (:class:`PriorTwin`)."""
     prune_fraction: float = 0.3
     """Most of the Gaussians one pruning event removes. lr_prior (was 0.005), noise_until (was 0.7) and
     prune_fraction (was 0.2) were measured together on carphone with bench/rd_ablation.py: +0.03 to +0.29 dB
@@ -103,16 +107,24 @@ class RDState:
 class PriorTwin(torch.nn.Module):
     """Float twin of the fixed-point prior: one small network per coded channel.
 
-    Inputs are normalised inside the twin (position features / 1024, symbols / a per-channel scale);
-    :meth:`to_fixed_point` folds the normalisation into the weights.
+    Inputs are normalised inside the twin (position features / 1024, symbols / a per-channel scale),
+    and with ``scaled_outputs`` so are the outputs (the mean in units of the channel's scale, the scale
+    index in octaves): every weight is then of order one, so Adam's steps of a fixed size move means of
+    tens of steps (colour predicted from colour) as readily as small ones. :meth:`to_fixed_point` folds
+    both normalisations into the weights.
     """
 
     def __init__(self, channels: list[int], hidden: int, sym_scale: Tensor, mean0: Tensor, level0: Tensor,
-                 gen: torch.Generator) -> None:
+                 gen: torch.Generator, scaled_outputs: bool = True) -> None:
         super().__init__()
         self.channels = channels
         self.hidden = hidden
         self.register_buffer("sym_scale", sym_scale)
+        from gscodec.entropy import LEVELS_PER_OCTAVE
+
+        ones = torch.ones_like(sym_scale)
+        out = torch.stack([sym_scale, ones * LEVELS_PER_OCTAVE] if scaled_outputs else [ones, ones], dim=1)
+        self.register_buffer("out_scale", out.to(sym_scale.dtype))
         self.w1 = torch.nn.ParameterList()
         self.b1 = torch.nn.ParameterList()
         self.w2 = torch.nn.ParameterList()
@@ -125,7 +137,7 @@ class PriorTwin(torch.nn.Module):
                 self.w2.append(torch.nn.Parameter(torch.zeros(2, hidden)))
             else:
                 self.w2.append(torch.nn.Parameter(torch.zeros(2, n_in)))
-            self.b2.append(torch.nn.Parameter(torch.stack([mean0[c], level0[c]])))
+            self.b2.append(torch.nn.Parameter(torch.stack([mean0[c], level0[c]]) / self.out_scale[c]))
 
     def inputs(self, pos: Tensor, u: Tensor, c: int) -> Tensor:
         sym = u[:, :c].clamp(-p1.FEATURE_LIMIT, p1.FEATURE_LIMIT) / self.sym_scale[:c]
@@ -136,7 +148,7 @@ class PriorTwin(torch.nn.Module):
         f = self.inputs(pos, u, self.channels[i])
         if self.hidden:
             f = torch.relu(f @ self.w1[i].T + self.b1[i])
-        o = f @ self.w2[i].T + self.b2[i]
+        o = (f @ self.w2[i].T + self.b2[i]) * self.out_scale[self.channels[i]]
         return o[:, 0], o[:, 1]
 
     def to_fixed_point(self) -> dict[int, p1.PriorNet]:
@@ -144,14 +156,15 @@ class PriorTwin(torch.nn.Module):
         for i, c in enumerate(self.channels):
             norm = torch.cat([torch.full((p1.POSITION_FEATURES,), float(p1.FEATURE_ONE)), self.sym_scale[:c].cpu()])
             norm = norm.double().numpy()
-            b2 = self.b2[i].detach().cpu().double().numpy()
+            out = self.out_scale[c].detach().cpu().double().numpy()
+            b2 = self.b2[i].detach().cpu().double().numpy() * out
+            w2 = self.w2[i].detach().cpu().double().numpy() * out[:, None]
             if self.hidden:
                 w1 = self.w1[i].detach().cpu().double().numpy() / norm[None, :]
                 b1 = self.b1[i].detach().cpu().double().numpy()
-                nets[c] = p1.PriorNet.from_float(w1, b1, self.w2[i].detach().cpu().double().numpy(), b2)
+                nets[c] = p1.PriorNet.from_float(w1, b1, w2, b2)
             else:
-                w2 = self.w2[i].detach().cpu().double().numpy() / norm[None, :]
-                nets[c] = p1.PriorNet.from_float(None, None, w2, b2)
+                nets[c] = p1.PriorNet.from_float(None, None, w2 / norm[None, :], b2)
         return nets
 
 
@@ -210,7 +223,8 @@ def rd_train(
         from gscodec.entropy import B_MIN, LEVELS_PER_OCTAVE
 
         level0 = (LEVELS_PER_OCTAVE * torch.log2((scale / math.sqrt(2.0)) / B_MIN)).clamp(0, p1.SCALE_LEVELS - 1)
-    twin = PriorTwin(coded, c.hidden, scale.cpu(), mean0.cpu(), level0.cpu(), gen).to(dev)
+    twin = PriorTwin(coded, c.hidden, scale.cpu(), mean0.cpu(), level0.cpu(), gen,
+                     scaled_outputs=bool(c.prior_scaled_outputs)).to(dev)
 
     base_lr = {"xy": 0.1 * 0.05, "tau": 0.01 * 0.05, "vel": 0.01 * 0.05, "acc": 0.001 * 0.05,
                "log_scale": 0.08 * 0.2, "rot": 0.05 * 0.2, "log_tscale": 0.03 * 0.2, "color": 0.01 * 0.2,
@@ -354,12 +368,64 @@ def finalize(params: dict[str, Tensor], e: Tensor, twin: PriorTwin, c: RDConfig,
     steps = np.clip(np.round(e.detach().cpu().double().numpy()), -127, 127).astype(np.int64)
     values = _channel_values({n: params[n].detach().cpu().double() for n in ATTRIBUTE_NAMES}).numpy()
     q = np.round(values / p1.step_of(steps)[None, :]).astype(np.int64)
-    nets = twin.to_fixed_point()
-    q[:, [i for i in range(p1.NUM_CHANNELS) if i not in nets]] = 0
+    q[:, [i for i in range(p1.NUM_CHANNELS) if i not in twin.channels]] = 0
+    nets, q = refit_prior(twin, points, q, c.prior_refit_steps)
     # Channels that ended all zero are not coded.
     nets = {ch: net for ch, net in nets.items() if np.any(q[:, ch])}
     q = p1.clamp_symbols(points, q, nets)
     return RDState(points, q, steps, nets, c.xy_shift, c.t_shift, estimated_bits)
+
+
+def refit_prior(twin: PriorTwin, points: np.ndarray, q: np.ndarray,
+                steps: int, lr: float = 0.05) -> tuple[dict[int, p1.PriorNet], np.ndarray]:
+    """The fixed-point prior for the final symbols ``q``, and ``q`` clamped to what it can code.
+
+    The twin was trained on noisy, then rounded, moving symbols; the symbols coded are fixed once the
+    stage ends, so a copy of the twin is trained on exactly them for ``steps`` full-batch Adam steps
+    (inputs as the decoder forms them: the integer position features and symbols). Each channel then
+    keeps whichever fixed-point network, the trained twin's or the refitted one's, codes its symbols in
+    fewer bits, so the refit never costs rate. Channels are taken in coding order, because the clamp
+    of an earlier channel's symbols changes the later channels' inputs.
+    """
+    import copy
+
+    from gscodec.entropy import R, estimate_bits
+    from gscodec.entropy.twin import laplace_bits
+
+    candidates = [twin.to_fixed_point()]
+    if steps > 0 and q.shape[0] > 0:
+        fresh = copy.deepcopy(twin)
+        dev = fresh.sym_scale.device
+        pos = torch.from_numpy(p1.position_features(points)).float().to(dev)
+        u = torch.from_numpy(np.asarray(q, dtype=np.float32)).to(dev)
+        opt = torch.optim.Adam(fresh.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.1 * lr)
+        with torch.enable_grad():  # finalize runs under no_grad
+            for _ in range(steps):
+                bits = pos.new_zeros(())
+                for i, ch in enumerate(fresh.channels):
+                    mu, level = fresh(pos, u, i)
+                    mu = mu + (torch.round(mu) - mu).detach()
+                    bits = bits + laplace_bits(u[:, ch] - mu, level.clamp(0.0, p1.SCALE_LEVELS - 1.0)).sum()
+                opt.zero_grad(set_to_none=True)
+                (bits / u.shape[0]).backward()
+                opt.step()
+                sched.step()
+        candidates.append(fresh.to_fixed_point())
+    q = np.array(q, dtype=np.int64, copy=True)
+    pos_i = p1.position_features(points)
+    nets: dict[int, p1.PriorNet] = {}
+    for ch in twin.channels:
+        best = None
+        for cand in candidates:
+            mu, k = cand[ch].predict(pos_i, q, ch)
+            r = np.clip(q[:, ch] - mu, -R, R)
+            bits = estimate_bits(r, k)
+            if best is None or bits < best[0]:
+                best = (bits, cand[ch], mu)
+        _, nets[ch], mu = best
+        q[:, ch] = np.clip(q[:, ch], mu - R, mu + R)
+    return nets, q
 
 
 #: λ at which the fit keeps the preset's whole budget; above it the budget shrinks as sqrt(LAMBDA_FULL_BUDGET / λ).
