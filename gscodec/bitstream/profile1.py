@@ -191,7 +191,7 @@ class PriorNet:
         down1, down2, out_one = 2.0 ** -self.s1, 2.0 ** -self.s2, float(1 << OUT_FRACTION_BITS)
         half = float(1 << (OUT_FRACTION_BITS - 1))
         for a in range(0, n, EVALUATE_BLOCK):
-            f = f_all[a : a + EVALUATE_BLOCK].astype(np.float64)
+            f = np.asarray(f_all[a : a + EVALUATE_BLOCK], dtype=np.float64)  # read only: no copy needed
             if self.hidden:
                 f = f @ w1
                 f += b1
@@ -426,7 +426,11 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     sizes = {"head": HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "prior": 0}
     sizes.update({g: 0 for g in GROUPS})
     q = np.zeros((n, NUM_CHANNELS), dtype=np.int32)  # |mu + r| <= 2^20 + R
-    features = position_features(points)
+    # Every channel's prior input is a prefix of one row: the position features, then the clamped symbols
+    # of the channels in order (0 for a channel not coded). Held as float64 (exact: integers below 2^15)
+    # and filled in as channels decode, so no channel's input is built anew.
+    features = np.zeros((n, POSITION_FEATURES + NUM_CHANNELS), dtype=np.float64)
+    features[:, :POSITION_FEATURES] = position_features(points)
     nets: dict[int, PriorNet] = {}
     for c in coded:
         net, end = PriorNet.from_bytes(payload, pos, POSITION_FEATURES + c, hidden)
@@ -438,9 +442,10 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
         pos += 4
         if pos + size > len(payload):
             raise StreamError(f"truncated stream: profile 1 channel {c} holds {size} bytes, fewer remain")
-        mu, k = net.predict(features, q, c)
+        mu, k = net.evaluate(features[:, : POSITION_FEATURES + c])
         r = decode_residuals(payload[pos : pos + size], k)
         q[:, c] = mu + r
+        np.clip(q[:, c], -FEATURE_LIMIT, FEATURE_LIMIT, out=features[:, POSITION_FEATURES + c])
         sizes[CHANNELS[c][0]] += 4 + size
         pos += size
         nets[c] = net
