@@ -1,7 +1,8 @@
 """Rate-distortion stage ablation: fit a segment once, then run the RD stage with several settings.
 
     python bench/rd_ablation.py CLIP [--frames 32] [--device cuda] [--preset medium]
-        [--gaussians 0,150000] [--variant NAME:key=value,key=value ...] [--json out.json]
+        [--gaussians 0,150000] [--variant NAME:key=value,key=value ...] [--fit-setting KEY=VALUE ...]
+        [--json out.json]
 
 For each fit budget in ``--gaussians`` (0: the preset's, or with ``--lambda-budget`` the one gsenc
 fits at ``--lambda``) the float fit runs once; then every
@@ -41,6 +42,20 @@ def parse_variant(text: str) -> tuple[str, dict[str, object]]:
     return name or "default", values
 
 
+def parse_fit_settings(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` strings to FitConfig field values (int or float, as the field is typed)."""
+    from gscodec.fit.config import FitConfig
+
+    types = {f.name: f.type for f in fields(FitConfig)}
+    values: dict[str, object] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in types:
+            raise SystemExit(f"rd_ablation: --fit-setting {pair}: unknown fit setting {key!r} (one of {sorted(types)})")
+        values[key] = int(value) if types[key] in (int, "int") else float(value)
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="scale a 0 budget by --lambda as gsenc does (gscodec.fit.rd.rd_budget)")
     ap.add_argument("--lambda", dest="lam", type=float, default=0.004, help="λ of variants that do not set one")
     ap.add_argument("--variant", action="append", default=[], help="NAME:key=value,... (repeatable)")
+    ap.add_argument("--fit-setting", action="append", default=[], metavar="KEY=VALUE",
+                    help="a FitConfig field for the float fit, e.g. init_tscale=12 (repeatable)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -79,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                              frames=t, device=args.device)
         if not budget and args.lambda_budget:
             config = config.replace(gaussians=rd_budget(config.gaussians, args.lam))
+        config = config.replace(**parse_fit_settings(args.fit_setting))
         t0 = time.perf_counter()
         fitted = fit_segment(frames, config, device=args.device)
         if args.device.startswith("cuda"):
