@@ -157,8 +157,8 @@ step_rd() {
     # Rate-distortion curves through the bench harness (the same gsenc/gsdec commands users run):
     # gscodec profile 1 at RD_LAMBDAS and x264/x265 preset medium on the first 32 frames of each clip
     # (RD_CLIPS: by default every test clip, the quickest first, so a call cut short keeps the most).
-    # On an H100 (2026-12-05) street alone took 332 s and carphone, bikes and parking 575 s together
-    # while sharing the GPU with it; flower takes about 5 minutes: plan two calls on a warm machine.
+    # On an H100 (2026-12-06) carphone and bikes took 356 s together, parking and flower 425 s, and
+    # street alone 332 s (2026-12-05): at most two clips per call of 10 minutes, on a warm machine.
     # One timed run per point (no warm-up) to keep the run short: encode timings are single runs.
     # One harness run per clip, its reports copied to $RESULTS/rd-<clip>-* as soon as it ends, and the
     # point cache kept in $SCRATCH: a call cut short keeps the clips it finished, and a later call on
