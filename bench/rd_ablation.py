@@ -27,33 +27,31 @@ from dataclasses import fields, replace
 import numpy as np
 
 
+def typed_settings(cls: type, pairs: list[str], option: str, kind: str) -> dict[str, object]:
+    """``key=value`` strings to values of the dataclass ``cls``'s fields (int or float, as the field is typed)."""
+    types = {f.name: f.type for f in fields(cls)}
+    values: dict[str, object] = {}
+    for pair in filter(None, pairs):
+        key, _, value = pair.partition("=")
+        if key not in types:
+            raise SystemExit(f"rd_ablation: {option} {pair}: unknown {kind} setting {key!r} (one of {sorted(types)})")
+        values[key] = int(value) if types[key] in (int, "int") else float(value)
+    return values
+
+
 def parse_variant(text: str) -> tuple[str, dict[str, object]]:
     """``NAME:key=value,...`` to (name, RDConfig field values); a bare ``NAME`` changes nothing."""
     from gscodec.fit.rd import RDConfig
 
     name, _, rest = text.partition(":")
-    types = {f.name: f.type for f in fields(RDConfig)}
-    values: dict[str, object] = {}
-    for pair in filter(None, rest.split(",")):
-        key, _, value = pair.partition("=")
-        if key not in types:
-            raise SystemExit(f"rd_ablation: --variant {text}: unknown RD setting {key!r} (one of {sorted(types)})")
-        values[key] = int(value) if types[key] in (int, "int") else float(value)
-    return name or "default", values
+    return name or "default", typed_settings(RDConfig, rest.split(","), "--variant", "RD")
 
 
 def parse_fit_settings(pairs: list[str]) -> dict[str, object]:
-    """``KEY=VALUE`` strings to FitConfig field values (int or float, as the field is typed)."""
+    """``KEY=VALUE`` strings to FitConfig field values."""
     from gscodec.fit.config import FitConfig
 
-    types = {f.name: f.type for f in fields(FitConfig)}
-    values: dict[str, object] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if key not in types:
-            raise SystemExit(f"rd_ablation: --fit-setting {pair}: unknown fit setting {key!r} (one of {sorted(types)})")
-        values[key] = int(value) if types[key] in (int, "int") else float(value)
-    return values
+    return typed_settings(FitConfig, pairs, "--fit-setting", "fit")
 
 
 def main(argv: list[str] | None = None) -> int:

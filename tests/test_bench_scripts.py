@@ -40,7 +40,8 @@ def test_rd_ablation_runs_each_variant_on_one_fit(tmp_path: Path) -> None:
             wr.write(frame)
     out = tmp_path / "rows.json"
     args = [str(clip), "--frames", "3", "--preset", "fast", "--iterations", "12", "--gaussians", "40",
-            "--variant", "a:lam=0.0,prune_events=0", "--variant", "b:lam=0.5", "--json", str(out)]
+            "--variant", "a:lam=0.0,prune_events=0", "--variant", "b:lam=0.5", "--fit-setting", "init_tscale=1.5",
+            "--json", str(out)]
     assert _script("rd_ablation").main(args) == 0
     rows = json.loads(out.read_text())
     assert [r["variant"] for r in rows] == ["a", "b"] and rows[0]["gaussians"] == rows[0]["fit_gaussians"] == 40
@@ -51,3 +52,7 @@ def test_rd_ablation_runs_each_variant_on_one_fit(tmp_path: Path) -> None:
 def test_rd_ablation_names_an_unknown_setting() -> None:
     with pytest.raises(SystemExit, match="unknown RD setting"):
         _script("rd_ablation").parse_variant("x:no_such=1")
+    with pytest.raises(SystemExit, match="unknown fit setting"):
+        _script("rd_ablation").parse_fit_settings(["no_such=1"])
+    assert _script("rd_ablation").parse_fit_settings(["init_tscale=12", "iterations=5"]) == {
+        "init_tscale": 12.0, "iterations": 5}
