@@ -106,7 +106,8 @@ def _channel_bits(nets, points, q):
     return out
 
 
-def test_prior_refit_learns_the_final_symbols_and_never_costs_bits() -> None:
+@pytest.mark.parametrize("hidden", [0, 4])
+def test_prior_refit_learns_the_final_symbols_and_never_costs_bits(hidden: int) -> None:
     """A twin that knows nothing is refitted to symbols whose channels predict each other; the refitted
     fixed-point prior codes them in far fewer bits, no channel gets dearer, and the segment round-trips."""
     import math
@@ -128,7 +129,7 @@ def test_prior_refit_learns_the_final_symbols_and_never_costs_bits() -> None:
     u = torch.from_numpy(q.astype(np.float32))
     scale = u.std(dim=0).clamp(min=1.0)
     level = (LEVELS_PER_OCTAVE * torch.log2(scale / math.sqrt(2.0) / B_MIN)).clamp(0, p1.SCALE_LEVELS - 1)
-    twin = PriorTwin(coded, 0, scale, u.mean(dim=0), level, torch.Generator().manual_seed(0))
+    twin = PriorTwin(coded, hidden, scale, u.mean(dim=0), level, torch.Generator().manual_seed(0))
 
     before, q_before = refit_prior(twin, points, q, steps=0)
     after, q_after = refit_prior(twin, points, q, steps=300)
