@@ -142,3 +142,36 @@ def test_prior_refit_learns_the_final_symbols_and_never_costs_bits(hidden: int) 
     decoded = p1.decode_segment(payload)
     order = np.lexsort((points[:, 0], points[:, 1], points[:, 2]))
     assert np.array_equal(decoded.q, q_after[order])
+
+
+@pytest.mark.parametrize("hidden", [0, 4])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_prior_twin_and_its_fixed_point_network_agree(hidden: int, scaled: bool) -> None:
+    """to_fixed_point folds the twin's input and output normalisations into integer weights: the integer
+    network predicts what the float twin does, up to the rounding of its weights."""
+    import torch
+
+    from gscodec.fit.rd import PriorTwin
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    points = np.stack([rng.integers(0, 500, n), rng.integers(0, 300, n), rng.integers(0, 100, n)], axis=1)
+    q = rng.integers(-40, 40, (n, p1.NUM_CHANNELS)).astype(np.int64)
+    coded = [0, 3, 7]
+    scale = torch.from_numpy(q.std(axis=0).astype(np.float32))
+    gen = torch.Generator().manual_seed(1)
+    twin = PriorTwin(coded, hidden, scale, torch.zeros(p1.NUM_CHANNELS), torch.full((p1.NUM_CHANNELS,), 30.0), gen,
+                     scaled_outputs=scaled)
+    with torch.no_grad():
+        for w in twin.w2:
+            w.copy_(torch.randn(w.shape, generator=gen) * (0.5 if scaled else 8.0))
+    nets = twin.to_fixed_point()
+    pos = p1.position_features(points)
+    for i, c in enumerate(coded):
+        with torch.no_grad():
+            mu, level = twin(torch.from_numpy(pos).float(), torch.from_numpy(q).float(), i)
+        mu_i, k_i = nets[c].predict(pos, q, c)
+        assert np.abs(mu_i - np.round(mu.numpy())).max() <= 1
+        assert np.mean(mu_i == np.round(mu.numpy())) > 0.9
+        k_float = np.clip(np.round(level.numpy()), 0, p1.SCALE_LEVELS - 1)
+        assert np.abs(k_i - k_float).max() <= 1
