@@ -72,7 +72,7 @@ def test_make_config_scales_with_segment_and_explicit_values_win():
 @pytest.mark.parametrize(
     "kwargs",
     [dict(iterations=0), dict(gaussians=0), dict(loss="l3"), dict(motion_degree=3), dict(init_fraction=0.0),
-     dict(seconds=-1.0), dict(lr_xy=-1.0), dict(frames_per_step=0)],
+     dict(seconds=-1.0), dict(lr_xy=-1.0), dict(frames_per_step=0), dict(still_tscale=-0.5)],
 )
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(InputError):
@@ -122,6 +122,27 @@ def test_init_spreads_tau_over_the_segment_and_sets_shapes():
     assert counts.min() >= 90 and counts.max() <= 110  # stratified: about 100 per frame
     np.testing.assert_allclose(np.exp(arrays["log_tscale"]), 2.0, rtol=1e-6)
     np.testing.assert_array_equal(arrays["acc"], 0.0)
+
+
+def test_still_pixels_are_found_and_their_gaussians_live_long():
+    from gscodec.fit.init import still_map
+
+    frames = blob_clip(frames=8, width=48, height=24, speed=2.0)  # the blob moves along the middle row
+    still = still_map(frames)
+    assert still[0, :].all() and still[-1, :].all()  # the grey and blue background does not change
+    assert not still[12, 20:28].any()  # the blob's path does
+    cfg = tiny_config(flow=False, init_tscale=2.0, still_tscale=0.75)
+    arrays = initial_gaussians(frames, 800, cfg, np.random.default_rng(0))
+    ts = np.exp(arrays["log_tscale"][:, 0])
+    x, y = arrays["xy"][:, 0], arrays["xy"][:, 1]  # no flow: each Gaussian sits where it was drawn
+    on_still = still[np.clip(y.astype(int), 0, 23), np.clip(x.astype(int), 0, 47)]
+    np.testing.assert_allclose(ts[on_still], 6.0, rtol=1e-6)  # 0.75 of the 8 frames
+    np.testing.assert_allclose(ts[~on_still], 2.0, rtol=1e-6)
+    assert 0 < on_still.sum() < 800
+    # Long-lived Gaussians are seen at more frames, so every footprint is drawn smaller than without them.
+    plain = initial_gaussians(frames, 800, tiny_config(flow=False, init_tscale=2.0), np.random.default_rng(0))
+    assert np.all(arrays["log_scale"] < plain["log_scale"])
+    np.testing.assert_array_equal(arrays["xy"], plain["xy"])
 
 
 def test_flow_init_gives_the_velocity_of_a_translating_pattern():

@@ -54,6 +54,9 @@ class FitConfig:
     """Initial footprint sigma = init_scale / sqrt(local Gaussians per pixel)."""
     init_tscale: float = 0.0
     """Initial temporal sigma in frames; 0 picks init.default_tscale(frames)."""
+    still_tscale: float = 0.0
+    """Initial temporal sigma, as a fraction of the segment's frames, of Gaussians placed on still pixels
+    (whose luma varies over the segment by less than init.STILL_STD); 0 gives them init_tscale like the rest."""
     init_opacity: float = 0.6
     """Initial peak opacity."""
 
@@ -134,8 +137,9 @@ def _check_config(c: FitConfig) -> None:
     for f in fields(c):
         if f.name.startswith("lr_") and not getattr(c, f.name) >= 0.0:
             raise bad(f.name, "must be >= 0")
-    if c.init_scale <= 0 or c.init_tscale < 0 or c.split_sigma <= 0 or c.flow_weight < 0:
-        raise InputError("fit settings init_scale and split_sigma must be > 0, init_tscale and flow_weight >= 0")
+    if c.init_scale <= 0 or c.init_tscale < 0 or c.still_tscale < 0 or c.split_sigma <= 0 or c.flow_weight < 0:
+        raise InputError("fit settings init_scale and split_sigma must be > 0, init_tscale, still_tscale and "
+                         "flow_weight >= 0")
     if c.densify_events < 0 or c.flow_max_side < 16:
         raise InputError("fit settings densify_events must be >= 0 and flow_max_side >= 16")
 

@@ -30,6 +30,27 @@ def default_tscale(frames: int) -> float:
     return max(0.5, min(DEFAULT_TSCALE, frames / 2.0))
 
 
+STILL_STD: float = 0.02
+"""A pixel is still when the standard deviation of its luma over the segment (in [0, 1]) is below this."""
+
+
+def still_map(frames: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels of a (T, H, W, 3) uint8 segment whose luma barely changes over it.
+
+    The luma is the mean of R, G and B; its standard deviation over the frames is accumulated one frame
+    at a time (memory O(H W), not O(T H W)).
+    """
+    total = np.zeros(frames.shape[1:3], dtype=np.float64)
+    squares = np.zeros_like(total)
+    for frame in frames:
+        luma = frame.astype(np.float32).mean(axis=-1, dtype=np.float32) / np.float32(255.0)
+        total += luma
+        squares += np.square(luma, dtype=np.float64)
+    t = max(len(frames), 1)
+    var = np.maximum(squares / t - np.square(total / t), 0.0)
+    return var < STILL_STD**2
+
+
 def detail_map(frame: np.ndarray) -> np.ndarray:
     """Local detail of an (H, W, 3) uint8 frame: the gradient magnitude of R, G and B, summed and blurred. (H, W)."""
     f = frame.astype(np.float32) / 255.0
@@ -59,8 +80,6 @@ def initial_gaussians(
     home = np.clip(np.floor(tau + 0.5), 0, t - 1).astype(np.int64)
 
     tscale = config.init_tscale if config.init_tscale > 0 else default_tscale(t)
-    # Gaussians seen at one frame, each weighted by its temporal fall-off: count / T * sqrt(2 pi) sigma_t.
-    per_frame = count / t * min(float(t), _SQRT_2PI * tscale)
 
     x = np.empty(count)
     y = np.empty(count)
@@ -79,6 +98,14 @@ def initial_gaussians(
         color[idx] = frames[k, i, j].astype(np.float64) / 255.0
         local[idx] = p[pix]
 
+    # Gaussians seen at one frame, each weighted by its temporal fall-off: count / T * sqrt(2 pi) sigma_t.
+    tscales = np.full(count, tscale)
+    per_frame = count / t * min(float(t), _SQRT_2PI * tscale)
+    if config.still_tscale > 0 and t > 1:
+        # Gaussians on still pixels live long: a still region is then drawn once, not once every few frames.
+        still = still_map(frames)[np.clip(y.astype(np.int64), 0, h - 1), np.clip(x.astype(np.int64), 0, w - 1)]
+        tscales[still] = max(tscale, config.still_tscale * t)
+        per_frame = float(np.sum(np.minimum(float(t), _SQRT_2PI * tscales))) / t
     density = np.maximum(per_frame * local, 1e-12)  # Gaussians per pixel around each one
     sigma = np.clip(config.init_scale / np.sqrt(density), 0.5, max(h, w) / 2.0)
 
@@ -97,7 +124,7 @@ def initial_gaussians(
         "acc": np.zeros((count, 2)),
         "log_scale": np.repeat(np.log(sigma)[:, None], 2, axis=1),
         "rot": rng.uniform(-math.pi / 2, math.pi / 2, size=(count, 1)),
-        "log_tscale": np.full((count, 1), math.log(tscale)),
+        "log_tscale": np.log(tscales)[:, None],
         "color": color,
         "opacity": np.full((count, 1), math.log(op / (1.0 - op)) if op < 1.0 else 8.0),
     }
