@@ -112,7 +112,7 @@ def test_init_places_gaussians_where_detail_is():
 
 def test_init_spreads_tau_over_the_segment_and_sets_shapes():
     frames = blob_clip(frames=8)
-    cfg = tiny_config(flow=False, init_tscale=2.0)
+    cfg = tiny_config(flow=False, init_tscale=2.0, still_tscale=0.0)
     arrays = initial_gaussians(frames, 800, cfg, np.random.default_rng(0))
     for a in ATTRIBUTES:
         assert arrays[a.name].shape == (800, a.components) and arrays[a.name].dtype == np.float32
@@ -140,7 +140,8 @@ def test_still_pixels_are_found_and_their_gaussians_live_long():
     np.testing.assert_allclose(ts[~on_still], 2.0, rtol=1e-6)
     assert 0 < on_still.sum() < 800
     # Long-lived Gaussians are seen at more frames, so every footprint is drawn smaller than without them.
-    plain = initial_gaussians(frames, 800, tiny_config(flow=False, init_tscale=2.0), np.random.default_rng(0))
+    plain = initial_gaussians(frames, 800, tiny_config(flow=False, init_tscale=2.0, still_tscale=0.0),
+                              np.random.default_rng(0))
     assert np.all(arrays["log_scale"] < plain["log_scale"])
     np.testing.assert_array_equal(arrays["xy"], plain["xy"])
 
