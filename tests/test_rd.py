@@ -175,3 +175,27 @@ def test_prior_twin_and_its_fixed_point_network_agree(hidden: int, scaled: bool)
         assert np.mean(mu_i == np.round(mu.numpy())) > 0.9
         k_float = np.clip(np.round(level.numpy()), 0, p1.SCALE_LEVELS - 1)
         assert np.abs(k_i - k_float).max() <= 1
+
+
+@pytest.mark.parametrize("hidden", [0, 3])
+def test_prior_twin_evaluates_all_channels_at_once_as_one_by_one(hidden: int) -> None:
+    import torch
+
+    from gscodec.fit.rd import PriorTwin
+
+    gen = torch.Generator().manual_seed(2)
+    coded = [0, 1, 4, 5, 9]
+    twin = PriorTwin(coded, hidden, torch.rand(p1.NUM_CHANNELS, generator=gen) + 0.5,
+                     torch.randn(p1.NUM_CHANNELS, generator=gen), torch.rand(p1.NUM_CHANNELS, generator=gen) * 40,
+                     gen)
+    with torch.no_grad():
+        for w in twin.w2:
+            w.copy_(torch.randn(w.shape, generator=gen))
+    pos = torch.randn(300, 3, generator=gen) * 500
+    u = torch.randn(300, p1.NUM_CHANNELS, generator=gen) * 20
+    mu, level = twin.forward_all(pos, u)
+    assert mu.shape == level.shape == (300, len(coded))
+    for i in range(len(coded)):
+        m, lv = twin(pos, u, i)
+        torch.testing.assert_close(mu[:, i], m, rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(level[:, i], lv, rtol=1e-5, atol=1e-4)

@@ -151,6 +151,27 @@ class PriorTwin(torch.nn.Module):
         o = (f @ self.w2[i].T + self.b2[i]) * self.out_scale[self.channels[i]]
         return o[:, 0], o[:, 1]
 
+    def forward_all(self, pos: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean, scale index), each (N, len(channels)): every coded channel at once.
+
+        The same networks as :meth:`forward`, evaluated as one batched product: channel c's weights are
+        padded with zeros over the inputs it does not see (the symbols of channel c and later), so a
+        step costs a few large operations instead of a few per channel.
+        """
+        f = self.inputs(pos, u, p1.NUM_CHANNELS)  # (N, 3 + 12)
+        width = f.shape[1]
+
+        def padded(ws: torch.nn.ParameterList) -> Tensor:
+            return torch.stack([torch.nn.functional.pad(w, (0, width - w.shape[1])) for w in ws])
+
+        if self.hidden:
+            h = torch.relu(torch.einsum("nk,chk->nch", f, padded(self.w1)) + torch.stack(list(self.b1)))
+            o = torch.einsum("nch,cjh->ncj", h, torch.stack(list(self.w2)))
+        else:
+            o = torch.einsum("nk,cjk->ncj", f, padded(self.w2))
+        o = (o + torch.stack(list(self.b2))) * self.out_scale[self.channels]
+        return o[..., 0], o[..., 1]
+
     def to_fixed_point(self) -> dict[int, p1.PriorNet]:
         nets = {}
         for i, c in enumerate(self.channels):
@@ -270,13 +291,11 @@ def rd_train(
 
         # Rate: the prior's bits for every coded symbol, plus the geometry estimate, per Gaussian.
         pos = _position_features(torch.round(grid).detach() if hard else grid.detach())
-        bits = torch.full((values.shape[0],), c.geometry_bits, device=dev)
-        for i, ch in enumerate(coded):
-            mu, level = twin(pos, u, i)
-            # As coded: the mean rounded to whole steps, the scale index within the tables (straight-through).
-            mu = mu + (torch.round(mu) - mu).detach()
-            level = level.clamp(0.0, p1.SCALE_LEVELS - 1.0)
-            bits = bits + laplace_bits(u[:, ch] - mu, level)
+        mu, level = twin.forward_all(pos, u)
+        # As coded: the mean rounded to whole steps, the scale index within the tables (straight-through).
+        mu = mu + (torch.round(mu) - mu).detach()
+        level = level.clamp(0.0, p1.SCALE_LEVELS - 1.0)
+        bits = c.geometry_bits + laplace_bits(u[:, coded] - mu, level).sum(dim=1)
         rate = bits.sum() / pixels
 
         # Distortion: render the Gaussians that are on, with their dequantized attributes.
@@ -402,11 +421,9 @@ def refit_prior(twin: PriorTwin, points: np.ndarray, q: np.ndarray,
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.1 * lr)
         with torch.enable_grad():  # finalize runs under no_grad
             for _ in range(steps):
-                bits = pos.new_zeros(())
-                for i, ch in enumerate(fresh.channels):
-                    mu, level = fresh(pos, u, i)
-                    mu = mu + (torch.round(mu) - mu).detach()
-                    bits = bits + laplace_bits(u[:, ch] - mu, level.clamp(0.0, p1.SCALE_LEVELS - 1.0)).sum()
+                mu, level = fresh.forward_all(pos, u)
+                mu = mu + (torch.round(mu) - mu).detach()
+                bits = laplace_bits(u[:, fresh.channels] - mu, level.clamp(0.0, p1.SCALE_LEVELS - 1.0)).sum()
                 opt.zero_grad(set_to_none=True)
                 (bits / u.shape[0]).backward()
                 opt.step()
