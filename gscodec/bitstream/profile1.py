@@ -191,7 +191,7 @@ class PriorNet:
         down1, down2, out_one = 2.0 ** -self.s1, 2.0 ** -self.s2, float(1 << OUT_FRACTION_BITS)
         half = float(1 << (OUT_FRACTION_BITS - 1))
         for a in range(0, n, EVALUATE_BLOCK):
-            f = np.asarray(f_all[a : a + EVALUATE_BLOCK], dtype=np.float64)  # read only: no copy needed
+            f = f_all[a : a + EVALUATE_BLOCK].astype(np.float64)
             if self.hidden:
                 f = f @ w1
                 f += b1
@@ -427,9 +427,9 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     sizes.update({g: 0 for g in GROUPS})
     q = np.zeros((n, NUM_CHANNELS), dtype=np.int32)  # |mu + r| <= 2^20 + R
     # Every channel's prior input is a prefix of one row: the position features, then the clamped symbols
-    # of the channels in order (0 for a channel not coded). Held as float64 (exact: integers below 2^15)
-    # and filled in as channels decode, so no channel's input is built anew.
-    features = np.zeros((n, POSITION_FEATURES + NUM_CHANNELS), dtype=np.float64)
+    # of the channels in order (0 for a channel not coded). Held as int16 (every feature lies within
+    # ±FEATURE_LIMIT) and filled in as channels decode, so no channel's input is built anew.
+    features = np.zeros((n, POSITION_FEATURES + NUM_CHANNELS), dtype=np.int16)
     features[:, :POSITION_FEATURES] = position_features(points)
     nets: dict[int, PriorNet] = {}
     for c in coded:
