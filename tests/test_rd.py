@@ -199,3 +199,9 @@ def test_prior_twin_evaluates_all_channels_at_once_as_one_by_one(hidden: int) ->
         m, lv = twin(pos, u, i)
         torch.testing.assert_close(mu[:, i], m, rtol=1e-5, atol=1e-4)
         torch.testing.assert_close(level[:, i], lv, rtol=1e-5, atol=1e-4)
+    # Normalising the outputs changes the parametrisation, not the function.
+    scaled = twin.rescaled(True)
+    assert not torch.equal(scaled.out_scale, twin.out_scale)
+    mu2, level2 = scaled.forward_all(pos, u)
+    torch.testing.assert_close(mu2, mu, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(level2, level, rtol=1e-5, atol=1e-4)

@@ -32,6 +32,7 @@ that do not pay for their bits go. :func:`finalize` turns the result into the in
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -41,6 +42,7 @@ import torch
 from torch import Tensor
 
 from gscodec.bitstream import profile1 as p1
+from gscodec.entropy import LEVELS_PER_OCTAVE
 from gscodec.model.params import ATTRIBUTE_NAMES
 from gscodec.model.tsw import Gaussians, project_frames
 
@@ -104,6 +106,12 @@ class RDState:
     estimated_bits: float
 
 
+def _output_scale(sym_scale: Tensor, scaled: bool) -> Tensor:
+    """(12, 2) units of the twin's outputs per channel: (the channel's scale, one octave) or (1, 1)."""
+    ones = torch.ones_like(sym_scale)
+    return torch.stack([sym_scale, ones * LEVELS_PER_OCTAVE] if scaled else [ones, ones], dim=1)
+
+
 class PriorTwin(torch.nn.Module):
     """Float twin of the fixed-point prior: one small network per coded channel.
 
@@ -115,16 +123,12 @@ class PriorTwin(torch.nn.Module):
     """
 
     def __init__(self, channels: list[int], hidden: int, sym_scale: Tensor, mean0: Tensor, level0: Tensor,
-                 gen: torch.Generator, scaled_outputs: bool = True) -> None:
+                 gen: torch.Generator, scaled_outputs: bool = False) -> None:
         super().__init__()
         self.channels = channels
         self.hidden = hidden
         self.register_buffer("sym_scale", sym_scale)
-        from gscodec.entropy import LEVELS_PER_OCTAVE
-
-        ones = torch.ones_like(sym_scale)
-        out = torch.stack([sym_scale, ones * LEVELS_PER_OCTAVE] if scaled_outputs else [ones, ones], dim=1)
-        self.register_buffer("out_scale", out.to(sym_scale.dtype))
+        self.register_buffer("out_scale", _output_scale(sym_scale, scaled_outputs))
         self.w1 = torch.nn.ParameterList()
         self.b1 = torch.nn.ParameterList()
         self.w2 = torch.nn.ParameterList()
@@ -150,6 +154,19 @@ class PriorTwin(torch.nn.Module):
             f = torch.relu(f @ self.w1[i].T + self.b1[i])
         o = (f @ self.w2[i].T + self.b2[i]) * self.out_scale[self.channels[i]]
         return o[:, 0], o[:, 1]
+
+    def rescaled(self, scaled_outputs: bool) -> PriorTwin:
+        """A copy computing the same function with its outputs normalised (or not): only how the last
+        layer's weights are counted changes, and with it how fast Adam moves the outputs."""
+        out = copy.deepcopy(self)
+        new = _output_scale(self.sym_scale, scaled_outputs)
+        with torch.no_grad():
+            for i, c in enumerate(self.channels):
+                ratio = self.out_scale[c] / new[c]
+                out.w2[i].mul_(ratio[:, None])
+                out.b2[i].mul_(ratio)
+            out.out_scale.copy_(new)
+        return out
 
     def forward_all(self, pos: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
         """(mean, scale index), each (N, len(channels)): every coded channel at once.
@@ -241,7 +258,7 @@ def rd_train(
         u0 = _channel_values(params) / torch.exp2(e / 4)
         scale = u0.std(dim=0).clamp(min=1.0)
         mean0 = u0.mean(dim=0)
-        from gscodec.entropy import B_MIN, LEVELS_PER_OCTAVE
+        from gscodec.entropy import B_MIN
 
         level0 = (LEVELS_PER_OCTAVE * torch.log2((scale / math.sqrt(2.0)) / B_MIN)).clamp(0, p1.SCALE_LEVELS - 1)
     twin = PriorTwin(coded, c.hidden, scale.cpu(), mean0.cpu(), level0.cpu(), gen,
@@ -400,20 +417,19 @@ def refit_prior(twin: PriorTwin, points: np.ndarray, q: np.ndarray,
     """The fixed-point prior for the final symbols ``q``, and ``q`` clamped to what it can code.
 
     The twin was trained on noisy, then rounded, moving symbols; the symbols coded are fixed once the
-    stage ends, so a copy of the twin is trained on exactly them for ``steps`` full-batch Adam steps
-    (inputs as the decoder forms them: the integer position features and symbols). Each channel then
+    stage ends, so a copy of the twin, with its outputs normalised (:meth:`PriorTwin.rescaled`), is
+    trained on exactly them for ``steps`` full-batch Adam steps (inputs as the decoder forms them: the
+    integer position features and symbols). Each channel then
     keeps whichever fixed-point network, the trained twin's or the refitted one's, codes its symbols in
     fewer bits, so the refit never costs rate. Channels are taken in coding order, because the clamp
     of an earlier channel's symbols changes the later channels' inputs.
     """
-    import copy
-
     from gscodec.entropy import R, estimate_bits
     from gscodec.entropy.twin import laplace_bits
 
     candidates = [twin.to_fixed_point()]
     if steps > 0 and q.shape[0] > 0:
-        fresh = copy.deepcopy(twin)
+        fresh = twin.rescaled(True)  # normalised outputs: means of tens of steps are reached in few steps
         dev = fresh.sym_scale.device
         pos = torch.from_numpy(p1.position_features(points)).float().to(dev)
         u = torch.from_numpy(np.asarray(q, dtype=np.float32)).to(dev)
