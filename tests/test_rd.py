@@ -167,18 +167,19 @@ def test_prior_twin_and_its_fixed_point_network_agree(hidden: int, scaled: bool)
             w.copy_(torch.randn(w.shape, generator=gen) * (0.5 if scaled else 8.0))
     nets = twin.to_fixed_point()
     pos = p1.position_features(points)
+    with torch.no_grad():
+        mu_all, level_all = twin(torch.from_numpy(pos).float(), torch.from_numpy(q).float())
     for i, c in enumerate(coded):
-        with torch.no_grad():
-            mu, level = twin(torch.from_numpy(pos).float(), torch.from_numpy(q).float(), i)
-        mu_i, k_i = nets[c].predict(pos, q, c)
-        assert np.abs(mu_i - np.round(mu.numpy())).max() <= 1
-        assert np.mean(mu_i == np.round(mu.numpy())) > 0.9
-        k_float = np.clip(np.round(level.numpy()), 0, p1.SCALE_LEVELS - 1)
+        mu, level = mu_all[:, i].numpy(), level_all[:, i].numpy()
+        mu_i, k_i = nets[c].predict(pos, q, c)  # channel c's inputs only
+        assert np.abs(mu_i - np.round(mu)).max() <= 1
+        assert np.mean(mu_i == np.round(mu)) > 0.9
+        k_float = np.clip(np.round(level), 0, p1.SCALE_LEVELS - 1)
         assert np.abs(k_i - k_float).max() <= 1
 
 
 @pytest.mark.parametrize("hidden", [0, 3])
-def test_prior_twin_evaluates_all_channels_at_once_as_one_by_one(hidden: int) -> None:
+def test_prior_twin_channels_see_only_earlier_symbols_and_rescaling_keeps_the_function(hidden: int) -> None:
     import torch
 
     from gscodec.fit.rd import PriorTwin
@@ -193,15 +194,22 @@ def test_prior_twin_evaluates_all_channels_at_once_as_one_by_one(hidden: int) ->
             w.copy_(torch.randn(w.shape, generator=gen))
     pos = torch.randn(300, 3, generator=gen) * 500
     u = torch.randn(300, p1.NUM_CHANNELS, generator=gen) * 20
-    mu, level = twin.forward_all(pos, u)
+    mu, level = twin(pos, u)
     assert mu.shape == level.shape == (300, len(coded))
-    for i in range(len(coded)):
-        m, lv = twin(pos, u, i)
-        torch.testing.assert_close(mu[:, i], m, rtol=1e-5, atol=1e-4)
-        torch.testing.assert_close(level[:, i], lv, rtol=1e-5, atol=1e-4)
+    for i, c in enumerate(coded):
+        # Channel c's prediction ignores the symbols of channel c and later (they are decoded after it) ...
+        later = u.clone()
+        later[:, c:] += 100.0
+        m, lv = twin(pos, later)
+        torch.testing.assert_close(m[:, i], mu[:, i])
+        torch.testing.assert_close(lv[:, i], level[:, i])
+        if c > 0:  # ... and depends on the earlier ones
+            earlier = u.clone()
+            earlier[:, c - 1] += 100.0
+            assert not torch.allclose(twin(pos, earlier)[0][:, i], mu[:, i])
     # Normalising the outputs changes the parametrisation, not the function.
     scaled = twin.rescaled(True)
     assert not torch.equal(scaled.out_scale, twin.out_scale)
-    mu2, level2 = scaled.forward_all(pos, u)
+    mu2, level2 = scaled(pos, u)
     torch.testing.assert_close(mu2, mu, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(level2, level, rtol=1e-5, atol=1e-4)

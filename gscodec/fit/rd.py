@@ -147,14 +147,6 @@ class PriorTwin(torch.nn.Module):
         sym = u[:, :c].clamp(-p1.FEATURE_LIMIT, p1.FEATURE_LIMIT) / self.sym_scale[:c]
         return torch.cat([pos / p1.FEATURE_ONE, sym], dim=1)
 
-    def forward(self, pos: Tensor, u: Tensor, i: int) -> tuple[Tensor, Tensor]:
-        """(mean in steps, scale index) of the i-th coded channel for every row."""
-        f = self.inputs(pos, u, self.channels[i])
-        if self.hidden:
-            f = torch.relu(f @ self.w1[i].T + self.b1[i])
-        o = (f @ self.w2[i].T + self.b2[i]) * self.out_scale[self.channels[i]]
-        return o[:, 0], o[:, 1]
-
     def rescaled(self, scaled_outputs: bool) -> PriorTwin:
         """A copy computing the same function with its outputs normalised (or not): only how the last
         layer's weights are counted changes, and with it how fast Adam moves the outputs."""
@@ -168,12 +160,12 @@ class PriorTwin(torch.nn.Module):
             out.out_scale.copy_(new)
         return out
 
-    def forward_all(self, pos: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
-        """(mean, scale index), each (N, len(channels)): every coded channel at once.
+    def forward(self, pos: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean in steps, scale index), each (N, len(channels)): every coded channel at once.
 
-        The same networks as :meth:`forward`, evaluated as one batched product: channel c's weights are
-        padded with zeros over the inputs it does not see (the symbols of channel c and later), so a
-        step costs a few large operations instead of a few per channel.
+        Channel c's network sees the position features and the symbols of channels 0..c-1. All of them
+        are evaluated as one batched product, channel c's weights padded with zeros over the inputs it
+        does not see, so a step costs a few large operations instead of a few per channel.
         """
         f = self.inputs(pos, u, p1.NUM_CHANNELS)  # (N, 3 + 12)
         width = f.shape[1]
@@ -308,7 +300,7 @@ def rd_train(
 
         # Rate: the prior's bits for every coded symbol, plus the geometry estimate, per Gaussian.
         pos = _position_features(torch.round(grid).detach() if hard else grid.detach())
-        mu, level = twin.forward_all(pos, u)
+        mu, level = twin(pos, u)
         # As coded: the mean rounded to whole steps, the scale index within the tables (straight-through).
         mu = mu + (torch.round(mu) - mu).detach()
         level = level.clamp(0.0, p1.SCALE_LEVELS - 1.0)
@@ -408,8 +400,7 @@ def finalize(params: dict[str, Tensor], e: Tensor, twin: PriorTwin, c: RDConfig,
     nets, q = refit_prior(twin, points, q, c.prior_refit_steps)
     # Channels that ended all zero are not coded.
     nets = {ch: net for ch, net in nets.items() if np.any(q[:, ch])}
-    q = p1.clamp_symbols(points, q, nets)
-    return RDState(points, q, steps, nets, c.xy_shift, c.t_shift, estimated_bits)
+    return RDState(points, q.astype(np.int32), steps, nets, c.xy_shift, c.t_shift, estimated_bits)
 
 
 def refit_prior(twin: PriorTwin, points: np.ndarray, q: np.ndarray,
@@ -437,7 +428,7 @@ def refit_prior(twin: PriorTwin, points: np.ndarray, q: np.ndarray,
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.1 * lr)
         with torch.enable_grad():  # finalize runs under no_grad
             for _ in range(steps):
-                mu, level = fresh.forward_all(pos, u)
+                mu, level = fresh(pos, u)
                 mu = mu + (torch.round(mu) - mu).detach()
                 bits = laplace_bits(u[:, fresh.channels] - mu, level.clamp(0.0, p1.SCALE_LEVELS - 1.0)).sum()
                 opt.zero_grad(set_to_none=True)
