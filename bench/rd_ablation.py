@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gaussians", default="0", help="comma-separated fit budgets; 0 is the preset's")
     ap.add_argument("--lambda-budget", action="store_true",
                     help="scale a 0 budget by --lambda as gsenc does (gscodec.fit.rd.rd_budget)")
+    ap.add_argument("--budget-scale", type=float, default=1.0,
+                    help="with --lambda-budget, multiply gsenc's budget by this (e.g. 0.6)")
     ap.add_argument("--lambda", dest="lam", type=float, default=0.004, help="λ of variants that do not set one")
     ap.add_argument("--variant", action="append", default=[], help="NAME:key=value,... (repeatable)")
     ap.add_argument("--fit-setting", action="append", default=[], metavar="KEY=VALUE",
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         config = make_config(args.preset, iterations=args.iterations, gaussians=budget or None, width=w, height=h,
                              frames=t, device=args.device)
         if not budget and args.lambda_budget:
-            config = config.replace(gaussians=rd_budget(config.gaussians, args.lam))
+            config = config.replace(gaussians=max(1, round(rd_budget(config.gaussians, args.lam, w * h) * args.budget_scale)))
         config = config.replace(**parse_fit_settings(args.fit_setting))
         t0 = time.perf_counter()
         fitted = fit_segment(frames, config, device=args.device)

@@ -212,7 +212,7 @@ def encode(
                 config = make_config(s.preset, iterations=s.iterations, gaussians=s.gaussians, seed=s.seed + index,
                                      width=info.width, height=info.height, frames=n_frames, device=s.device)
                 if s.profile == PROFILE_CODED and s.gaussians is None:  # the rate sets the count: fewer for larger λ
-                    config = config.replace(gaussians=rd_budget(config.gaussians, s.lam))
+                    config = config.replace(gaussians=rd_budget(config.gaussians, s.lam, info.width * info.height))
                 total = config.iterations
                 rd_config = None
                 if s.profile == PROFILE_CODED:

@@ -74,6 +74,22 @@ def test_fit_budget_follows_lambda() -> None:
     assert rd_budget(1000, 1e9) == MIN_RD_BUDGET and rd_budget(10, 1e9) == 10
 
 
+def test_fit_budget_is_a_smaller_share_for_larger_frames() -> None:
+    from gscodec.fit.rd import BUDGET_REFERENCE_PIXELS, rd_budget
+
+    qcif, small, hd = 176 * 144, 64 * 48, 1280 * 720
+    assert qcif == BUDGET_REFERENCE_PIXELS
+    # Up to 176x144 the λ rule alone (a quarter of the preset's at λ 0.004), smaller frames included.
+    assert rd_budget(17_921, 0.004, qcif) == rd_budget(17_921, 0.004, small) == rd_budget(17_921, 0.004) == 4480
+    # 720p: (921,600 / 25,344) ** -0.2 = 0.487 of the λ rule.
+    assert rd_budget(651_670, 0.004, hd) == round(651_670 / 4 * (hd / qcif) ** -0.2) == 79_403
+    shares = [rd_budget(100_000, 0.004, w * h) for w, h in ((176, 144), (640, 272), (1280, 720), (1920, 1080))]
+    assert shares == sorted(shares, reverse=True) and len(set(shares)) == 4
+    # Where the λ rule would keep the whole budget, a large frame still gets its share, never more than all.
+    assert rd_budget(651_670, 1e-6, hd) == 651_670
+    assert rd_budget(651_670, 0.00025, hd) == round(651_670 * (hd / qcif) ** -0.2)
+
+
 def test_gsenc_fits_fewer_gaussians_for_a_larger_lambda(tmp_path) -> None:
     """End to end through the encoder: without --gaussians the λ sets the count, and with it the size."""
     from fractions import Fraction

@@ -452,27 +452,43 @@ def refit_prior(twin: PriorTwin, points: np.ndarray, q: np.ndarray,
     return nets, q
 
 
-#: λ at which the fit keeps the preset's whole budget; above it the budget shrinks as sqrt(LAMBDA_FULL_BUDGET / λ).
+#: λ at which a frame of BUDGET_REFERENCE_PIXELS keeps the preset's whole budget; above it the budget
+#: shrinks as sqrt(LAMBDA_FULL_BUDGET / λ).
 LAMBDA_FULL_BUDGET = 0.00025
 #: The fewest Gaussians a λ-scaled budget asks for.
 MIN_RD_BUDGET = 64
+#: Frames of up to this many pixels (176x144) get the λ rule alone; larger ones a smaller share of the preset's budget.
+BUDGET_REFERENCE_PIXELS = 176 * 144
+#: The share falls as (pixels / BUDGET_REFERENCE_PIXELS) ** -BUDGET_SIZE_EXPONENT.
+BUDGET_SIZE_EXPONENT = 0.2
 
 
-def rd_budget(preset_budget: int, lam: float) -> int:
-    """The float fit's Gaussian budget for a profile 1 encode at ``lam``: the preset's, scaled down for larger λ.
+def rd_budget(preset_budget: int, lam: float, frame_pixels: int = BUDGET_REFERENCE_PIXELS) -> int:
+    """The float fit's Gaussian budget for a profile 1 encode at ``lam``: a share of the preset's.
 
-    Why: the count of Gaussians is what sets the rate (each costs 40-60 bits), and fitting the
+    The share is min(1, sqrt(LAMBDA_FULL_BUDGET / λ) * min(1, (frame_pixels / BUDGET_REFERENCE_PIXELS) ** -0.2)):
+    frames up to 176x144 get the λ rule alone.
+
+    Why λ: the count of Gaussians is what sets the rate (each costs 40-70 bits), and fitting the
     count the rate calls for beats fitting many and pruning them. Flower 1280x720, 32 frames, H100,
     λ 0.004 (bench/rd_ablation.py): the preset's 651,670 Gaussians pruned to 170,832 gave 0.293 bpp
-    at 35.06 dB, and pruned further to 95,366 (at λ 0.001) 0.200 bpp at 33.01 dB; a fit of 160,000
-    kept whole gave 0.288 bpp at 37.30 dB, and pruned to 62,105 0.127 bpp at 35.44 dB. The count the
-    pruning settled on fell as about λ^-0.5 (95k, 46k, 28k at λ 0.001, 0.004, 0.016), so the budget
-    follows sqrt(1 / λ); LAMBDA_FULL_BUDGET puts flower's budget at λ 0.004 at a quarter of the
-    preset's, about 2.5 times what the pruning keeps.
+    at 35.06 dB; a fit of 160,000 kept whole gave 0.288 bpp at 37.30 dB, and pruned to 62,105 0.127
+    bpp at 35.44 dB. The count the pruning settled on fell as about λ^-0.5, so the budget follows
+    sqrt(1 / λ).
+
+    Why the frame size: the preset's budget grows with the pixels (one Gaussian per 8 pixels of a
+    frame), the rate a picture needs more slowly, so larger frames fitted far more Gaussians than
+    their pruning kept (bikes 640x272: 6.4 times as many; carphone 176x144: 2 times). Measured on
+    the H100 with the RD stage after fits of 0.6 times the λ rule's budget, against the λ rule alone,
+    at equal rate (docs/RATE_DISTORTION.md, "The fit's budget"): flower +0.3 dB at λ 0.001, 0.004
+    and 0.016 (0.37 and 0.61 times alike at 0.004), bikes +0.8 dB at λ 0.004 and +1.2 dB at 0.016,
+    carphone -0.2 dB; hence no reduction at carphone's size and 0.49 of the λ rule at 720p.
     """
-    if lam <= LAMBDA_FULL_BUDGET:
+    size = min(1.0, (max(int(frame_pixels), 1) / BUDGET_REFERENCE_PIXELS) ** -BUDGET_SIZE_EXPONENT)
+    share = min(1.0, math.sqrt(LAMBDA_FULL_BUDGET / lam) * size) if lam > 0 else 1.0
+    if share >= 1.0:
         return preset_budget
-    return max(min(preset_budget, MIN_RD_BUDGET), int(round(preset_budget * math.sqrt(LAMBDA_FULL_BUDGET / lam))))
+    return max(min(preset_budget, MIN_RD_BUDGET), int(round(preset_budget * share)))
 
 
 def default_rd_config(lam: float, width: int, height: int, frames: int, fit_iterations: int, seed: int = 0,
