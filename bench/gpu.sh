@@ -158,7 +158,8 @@ step_rd() {
     # gscodec profile 1 at RD_LAMBDAS and x264/x265 preset medium on the first 32 frames of each clip
     # (RD_CLIPS: by default every test clip, the quickest first, so a call cut short keeps the most).
     # On an H100 (2026-12-06) carphone and bikes took 356 s together, parking and flower 425 s, and
-    # street alone 332 s (2026-12-05): at most two clips per call of 10 minutes, on a warm machine.
+    # street alone 332 s (2026-12-05); flower and bikes 296 s on a fresh machine, anchors included
+    # (commit f7b2795): at most two clips per call of 10 minutes.
     # One timed run per point (no warm-up) to keep the run short: encode timings are single runs.
     # One harness run per clip, its reports copied to $RESULTS/rd-<clip>-* as soon as it ends, and the
     # point cache kept in $SCRATCH: a call cut short keeps the clips it finished, and a later call on
