@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent.parent / "conformance" / "cross_device"
 
 
 @pytest.mark.parametrize("sidecar", ["gpu-encoded-carphone-8f.json", "gpu-encoded-carphone-8f-profile1.json",
-                                     "gpu-encoded-carphone-8f-refit.json"])
+                                     "gpu-encoded-carphone-8f-refit.json", "gpu-encoded-carphone-8f-batched.json"])
 def test_gpu_encoded_stream_has_the_same_state_on_cpu(sidecar: str) -> None:
     """Profile 0 and profile 1 (entropy-coded with the fixed-point prior) streams written by gsenc on a GPU."""
     side = json.loads((HERE / sidecar).read_text())
