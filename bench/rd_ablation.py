@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         config = make_config(args.preset, iterations=args.iterations, gaussians=budget or None, width=w, height=h,
                              frames=t, device=args.device)
         if not budget and args.lambda_budget:
-            config = config.replace(gaussians=max(1, round(rd_budget(config.gaussians, args.lam, w * h) * args.budget_scale)))
+            scaled = rd_budget(config.gaussians, args.lam, w * h) * args.budget_scale
+            config = config.replace(gaussians=max(1, round(scaled)))
         config = config.replace(**parse_fit_settings(args.fit_setting))
         t0 = time.perf_counter()
         fitted = fit_segment(frames, config, device=args.device)

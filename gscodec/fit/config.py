@@ -149,7 +149,7 @@ def _check_config(c: FitConfig) -> None:
     for f in fields(c):
         if f.name.startswith("lr_") and not getattr(c, f.name) >= 0.0:
             raise bad(f.name, "must be >= 0")
-    if c.init_scale <= 0 or c.init_tscale < 0 or c.still_tscale < 0 or c.track_tscale < 0 or c.split_sigma <= 0 or c.flow_weight < 0:
+    if c.init_scale <= 0 or c.split_sigma <= 0 or min(c.init_tscale, c.still_tscale, c.track_tscale, c.flow_weight) < 0:
         raise InputError("fit settings init_scale and split_sigma must be > 0, init_tscale, still_tscale, "
                          "track_tscale and flow_weight >= 0")
     if c.densify_events < 0 or c.flow_max_side < 16:
