@@ -54,6 +54,26 @@ def parse_fit_settings(pairs: list[str]) -> dict[str, object]:
     return typed_settings(FitConfig, pairs, "--fit-setting", "fit")
 
 
+def pilot_budget(frames: np.ndarray, config, args: argparse.Namespace, values: dict[str, object]) -> int:
+    """min(budget, args.pilot x the Gaussians kept by a fit and RD stage of a quarter of the steps)."""
+    from dataclasses import replace as _replace
+
+    from gscodec.fit import fit_segment
+    from gscodec.fit.rd import default_rd_config, rd_train
+
+    t, h, w = frames.shape[:3]
+    t0 = time.perf_counter()
+    short = config.replace(iterations=max(1, config.iterations // 4))
+    fitted = fit_segment(frames, short, device=args.device)
+    rd = default_rd_config(values.get("lam", args.lam), w, h, t, short.iterations,
+                           frames_per_step=short.frames_per_step, motion_degree=short.motion_degree)
+    kept = int(rd_train(frames, fitted, _replace(rd, **values), device=args.device).points.shape[0])
+    budget = min(config.gaussians, max(1, round(args.pilot * kept)))
+    print(f"pilot: {short.iterations} steps of a {config.gaussians} fit kept {kept} Gaussians -> budget {budget}, "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
+    return budget
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="scale a 0 budget by --lambda as gsenc does (gscodec.fit.rd.rd_budget)")
     ap.add_argument("--budget-scale", type=float, default=1.0,
                     help="with --lambda-budget, multiply gsenc's budget by this (e.g. 0.6)")
+    ap.add_argument("--pilot", type=float, default=0.0, metavar="RATIO",
+                    help="first fit and run the RD stage at a quarter of the steps, then cap the budget at "
+                         "RATIO times the Gaussians that pilot kept (0: no pilot)")
     ap.add_argument("--lambda", dest="lam", type=float, default=0.004, help="λ of variants that do not set one")
     ap.add_argument("--variant", action="append", default=[], help="NAME:key=value,... (repeatable)")
     ap.add_argument("--fit-setting", action="append", default=[], metavar="KEY=VALUE",
@@ -98,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             scaled = rd_budget(config.gaussians, args.lam, w * h) * args.budget_scale
             config = config.replace(gaussians=max(1, round(scaled)))
         config = config.replace(**parse_fit_settings(args.fit_setting))
+        if args.pilot > 0:
+            config = config.replace(gaussians=pilot_budget(frames, config, args, variants[0][1]))
         t0 = time.perf_counter()
         fitted = fit_segment(frames, config, device=args.device)
         if args.device.startswith("cuda"):

@@ -49,6 +49,25 @@ def test_rd_ablation_runs_each_variant_on_one_fit(tmp_path: Path) -> None:
     assert all(sum(r["parts"].values()) == r["bytes"] for r in rows)
 
 
+def test_rd_ablation_pilot_caps_the_budget_at_a_multiple_of_what_it_kept(tmp_path: Path, capsys) -> None:
+    from gscodec.video import open_writer
+    from tests.test_fit import blob_clip
+
+    clip = tmp_path / "clip"
+    with open_writer(str(clip), 32, 24, Fraction(25)) as wr:
+        for frame in blob_clip(frames=3, width=32, height=24):
+            wr.write(frame)
+    out = tmp_path / "rows.json"
+    args = [str(clip), "--frames", "3", "--preset", "fast", "--iterations", "12", "--gaussians", "40",
+            "--pilot", "0.5", "--json", str(out)]
+    assert _script("rd_ablation").main(args) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("pilot:"))
+    kept = int(line.split(" kept ")[1].split()[0])
+    assert 0 < kept <= 40 and f"-> budget {max(1, round(0.5 * kept))}," in line
+    rows = json.loads(out.read_text())
+    assert rows[0]["budget"] == rows[0]["fit_gaussians"] == max(1, round(0.5 * kept)) < 40
+
+
 def test_rd_ablation_names_an_unknown_setting() -> None:
     with pytest.raises(SystemExit, match="unknown RD setting"):
         _script("rd_ablation").parse_variant("x:no_such=1")
