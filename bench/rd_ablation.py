@@ -55,21 +55,16 @@ def parse_fit_settings(pairs: list[str]) -> dict[str, object]:
 
 
 def pilot_budget(frames: np.ndarray, config, args: argparse.Namespace, values: dict[str, object]) -> int:
-    """min(budget, args.pilot x the Gaussians kept by a fit and RD stage of a quarter of the steps)."""
-    from dataclasses import replace as _replace
-
-    from gscodec.fit import fit_segment
-    from gscodec.fit.rd import default_rd_config, rd_train
+    """gsenc's pilot (gscodec.fit.rd.pilot_budget) with ratio ``args.pilot`` and the first variant's RD settings."""
+    from gscodec.fit.rd import default_rd_config
+    from gscodec.fit.rd import pilot_budget as pilot
 
     t, h, w = frames.shape[:3]
     t0 = time.perf_counter()
-    short = config.replace(iterations=max(1, config.iterations // 4))
-    fitted = fit_segment(frames, short, device=args.device)
-    rd = default_rd_config(values.get("lam", args.lam), w, h, t, short.iterations,
-                           frames_per_step=short.frames_per_step, motion_degree=short.motion_degree)
-    kept = int(rd_train(frames, fitted, _replace(rd, **values), device=args.device).points.shape[0])
-    budget = min(config.gaussians, max(1, round(args.pilot * kept)))
-    print(f"pilot: {short.iterations} steps of a {config.gaussians} fit kept {kept} Gaussians -> budget {budget}, "
+    rd = default_rd_config(values.get("lam", args.lam), w, h, t, config.iterations,
+                           frames_per_step=config.frames_per_step, motion_degree=config.motion_degree)
+    budget, kept = pilot(frames, config, replace(rd, **values), device=args.device, ratio=args.pilot)
+    print(f"pilot: a quarter of the steps of a {config.gaussians} fit kept {kept} Gaussians -> budget {budget}, "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     return budget
 

@@ -46,6 +46,8 @@ class EncodeSettings:
     tmc3: str | None = None
     profile: int = PROFILE_CODED
     test_decode: bool = True
+    pilot: bool = True
+    """Profile 1 without ``gaussians``: size the fit by a short pilot (gscodec.fit.rd.pilot_budget)."""
     xy_shift: int = 2
     t_shift: int = 3
 
@@ -163,7 +165,7 @@ def encode(
 ) -> EncodeReport:
     """Encode ``s.input`` to ``s.output``. The output appears only when the whole stream is written."""
     from gscodec.fit import fit_segment, make_config
-    from gscodec.fit.rd import default_rd_config, rd_budget, rd_train
+    from gscodec.fit.rd import default_rd_config, pilot_budget, pilot_steps, rd_budget, rd_train
     from gscodec.metrics import psnr_rgb
     from gscodec.video import open_video
 
@@ -221,19 +223,30 @@ def encode(
                                                   motion_degree=config.motion_degree)
                     rd_config = replace(rd_config, xy_shift=s.xy_shift, t_shift=s.t_shift)
                     total += rd_config.iterations
+                pilot = rd_config is not None and s.gaussians is None and s.pilot
+                start = 0
+                if pilot:
+                    assert rd_config is not None
+                    start = sum(pilot_steps(config.iterations, rd_config.iterations))
+                    total += start
 
                 def fit_progress(step: int, _total: int, psnr: float, offset: int = 0, total: int = total) -> None:
                     if on_step is not None:
                         on_step(offset + step, total, psnr)
 
-                gaussians = fit_segment(seg_frames, config, device=s.device, progress=fit_progress)
+                if pilot:  # learn how many Gaussians the pruning keeps, and fit about that many
+                    assert rd_config is not None
+                    budget, _ = pilot_budget(seg_frames, config, rd_config, device=s.device, progress=fit_progress)
+                    config = config.replace(gaussians=budget)
+                gaussians = fit_segment(seg_frames, config, device=s.device,
+                                        progress=partial(fit_progress, offset=start))
                 if rd_config is None:
                     payload = _pack(index, profile0.encode_segment, gaussians.to_arrays(), s.geometry,
                                     **geometry_opts)
                     expected = None
                 else:
                     state = rd_train(seg_frames, gaussians, rd_config, device=s.device,
-                                     progress=partial(fit_progress, offset=config.iterations))
+                                     progress=partial(fit_progress, offset=start + config.iterations))
                     payload = _pack(index, profile1.encode_segment, state.points, state.q, state.steps, state.nets,
                                     state.xy_shift, state.t_shift, s.geometry, **geometry_opts)
                     expected = state

@@ -111,6 +111,48 @@ def test_gsenc_fits_fewer_gaussians_for_a_larger_lambda(tmp_path) -> None:
     assert large.bytes < small.bytes
 
 
+def test_pilot_caps_the_budget_at_a_multiple_of_what_a_short_pass_keeps() -> None:
+    from gscodec.fit.rd import PILOT_RATIO, pilot_budget, pilot_steps
+
+    frames = blob_clip(frames=3, width=32, height=24)
+    cfg = tiny_config(iterations=16, gaussians=120, flow=False)
+    rd = RDConfig(lam=0.05, iterations=12, prior_refit_steps=50)
+    seen = []
+    budget, kept = pilot_budget(frames, cfg, rd, progress=lambda step, total, psnr: seen.append((step, total)))
+    assert 0 < kept <= 120 and budget == min(120, round(PILOT_RATIO * kept))
+    assert budget < 120  # this λ prunes hard: the fit is sized down
+    assert pilot_steps(16, 12) == (4, 3)
+    assert [s for s, _ in seen] == list(range(1, 8)) and {t for _, t in seen} == {7}  # 4 fit + 3 RD steps
+    again, _ = pilot_budget(frames, cfg, rd)
+    assert again == budget  # deterministic on the CPU
+    # A ratio so large that the cap does not bind leaves the budget as it was.
+    assert pilot_budget(frames, cfg, rd, ratio=1000.0)[0] == 120
+
+
+def test_gsenc_pilot_sizes_the_fit_and_counts_its_steps(tmp_path) -> None:
+    from fractions import Fraction
+
+    from gscodec.encode import EncodeSettings, encode
+    from gscodec.video import open_writer
+
+    clip = tmp_path / "clip"
+    with open_writer(str(clip), 48, 32, Fraction(25)) as wr:
+        for frame in blob_clip(frames=4, width=48, height=32):
+            wr.write(frame)
+    runs = {}
+    for pilot in (True, False):
+        steps = []
+        s = EncodeSettings(input=str(clip), output=str(tmp_path / f"{pilot}.gsv"), lam=0.05, iterations=24,
+                           preset="fast", test_decode=True, pilot=pilot)
+        runs[pilot] = (encode(s, on_step=lambda step, total, psnr: steps.append((step, total))), steps)
+    (with_pilot, steps_p), (without, steps_n) = runs[True], runs[False]
+    assert steps_n[-1][0] == steps_n[-1][1] == 48  # the fit's 24 steps and the RD stage's 24
+    assert steps_p[-1][0] == steps_p[-1][1] == 48 + 6 + 6  # and the pilot's quarter of each first
+    assert [a for a, _ in steps_p] == sorted(a for a, _ in steps_p)
+    assert with_pilot.segments[0].gaussians <= without.segments[0].gaussians
+    assert with_pilot.bytes < without.bytes
+
+
 def _channel_bits(nets, points, q):
     from gscodec.entropy import estimate_bits
 

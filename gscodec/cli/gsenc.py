@@ -91,6 +91,9 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
               help="Optimiser steps per segment (overrides the preset).")
 @click.option("--gaussians", type=click.IntRange(min=1), default=None, metavar="N",
               help="Most Gaussians per segment (overrides the budget the preset and --lambda give).")
+@click.option("--pilot/--no-pilot", default=True, show_default=True,
+              help="Profile 1 without --gaussians: a short first fit and rate-distortion pass (about a quarter "
+                   "more time) learns how many Gaussians the segment keeps, and the fit is sized to it.")
 @click.option("--geometry", type=click.Choice(["builtin", "gpcc", "raw"]), default="builtin", show_default=True,
               help="Point-cloud coder for Gaussian positions: built-in octree, MPEG G-PCC (needs tmc3), or raw.")
 @click.option("--tmc3", metavar="PATH", default=None, help="The tmc3 binary for --geometry gpcc (default: on PATH).")
@@ -102,7 +105,7 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
 @quiet_option
 @verbose_option
 def main(input: str, output: str, lam: float, profile: int, frames: int | None, start_frame: int, segment_frames: int,
-         preset: str, iterations: int | None, gaussians: int | None, geometry: str, tmc3: str | None,
+         preset: str, iterations: int | None, gaussians: int | None, pilot: bool, geometry: str, tmc3: str | None,
          device: str, seed: int, test_decode: bool, quiet: bool, verbose: int) -> None:
     """Encode INPUT (a video file FFmpeg opens, a folder of PNG frames, or - for y4m on stdin) to OUT.gsv.
 
@@ -115,7 +118,7 @@ def main(input: str, output: str, lam: float, profile: int, frames: int | None, 
     settings = EncodeSettings(input=input, output=output, lam=lam, start_frame=start_frame, frames=frames,
                               segment_frames=segment_frames, device=device, seed=seed, preset=preset,
                               iterations=iterations, gaussians=gaussians, geometry=geometry, tmc3=tmc3,
-                              test_decode=test_decode, profile=profile)
+                              test_decode=test_decode, profile=profile, pilot=pilot)
     run_command("gsenc", verbose, lambda: run(settings, quiet))
 
 
