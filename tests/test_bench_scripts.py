@@ -30,7 +30,8 @@ def test_decode_bench_accounts_for_every_stage(capsys) -> None:
     assert "8 frames" in out and "warm decode:" in out and "start-up of a fresh process" in out
 
 
-def test_rd_ablation_runs_each_variant_on_one_fit(tmp_path: Path) -> None:
+def _blob_clip(tmp_path: Path) -> Path:
+    """A 3-frame 32x24 clip of the moving blob of tests/test_fit.py, written where gsenc can read it."""
     from gscodec.video import open_writer
     from tests.test_fit import blob_clip
 
@@ -38,6 +39,11 @@ def test_rd_ablation_runs_each_variant_on_one_fit(tmp_path: Path) -> None:
     with open_writer(str(clip), 32, 24, Fraction(25)) as wr:
         for frame in blob_clip(frames=3, width=32, height=24):
             wr.write(frame)
+    return clip
+
+
+def test_rd_ablation_runs_each_variant_on_one_fit(tmp_path: Path) -> None:
+    clip = _blob_clip(tmp_path)
     out = tmp_path / "rows.json"
     args = [str(clip), "--frames", "3", "--preset", "fast", "--iterations", "12", "--gaussians", "40",
             "--variant", "a:lam=0.0,prune_events=0", "--variant", "b:lam=0.5", "--fit-setting", "init_tscale=1.5",
@@ -50,13 +56,7 @@ def test_rd_ablation_runs_each_variant_on_one_fit(tmp_path: Path) -> None:
 
 
 def test_rd_ablation_pilot_caps_the_budget_at_a_multiple_of_what_it_kept(tmp_path: Path, capsys) -> None:
-    from gscodec.video import open_writer
-    from tests.test_fit import blob_clip
-
-    clip = tmp_path / "clip"
-    with open_writer(str(clip), 32, 24, Fraction(25)) as wr:
-        for frame in blob_clip(frames=3, width=32, height=24):
-            wr.write(frame)
+    clip = _blob_clip(tmp_path)
     out = tmp_path / "rows.json"
     args = [str(clip), "--frames", "3", "--preset", "fast", "--iterations", "12", "--gaussians", "40",
             "--pilot", "0.5", "--json", str(out)]
