@@ -223,20 +223,16 @@ def encode(
                                                   motion_degree=config.motion_degree)
                     rd_config = replace(rd_config, xy_shift=s.xy_shift, t_shift=s.t_shift)
                     total += rd_config.iterations
-                pilot = rd_config is not None and s.gaussians is None and s.pilot
-                start = 0
-                if pilot:
-                    assert rd_config is not None
-                    start = sum(pilot_steps(config.iterations, rd_config.iterations))
-                    total += start
+                pilot_rd = rd_config if s.gaussians is None and s.pilot else None  # the RD stage a pilot runs
+                start = 0 if pilot_rd is None else sum(pilot_steps(config.iterations, pilot_rd.iterations))
+                total += start
 
                 def fit_progress(step: int, _total: int, psnr: float, offset: int = 0, total: int = total) -> None:
                     if on_step is not None:
                         on_step(offset + step, total, psnr)
 
-                if pilot:  # learn how many Gaussians the pruning keeps, and fit about that many
-                    assert rd_config is not None
-                    budget, _ = pilot_budget(seg_frames, config, rd_config, device=s.device, progress=fit_progress)
+                if pilot_rd is not None:  # learn how many Gaussians the pruning keeps, and fit about that many
+                    budget, _ = pilot_budget(seg_frames, config, pilot_rd, device=s.device, progress=fit_progress)
                     config = config.replace(gaussians=budget)
                 gaussians = fit_segment(seg_frames, config, device=s.device,
                                         progress=partial(fit_progress, offset=start))

@@ -72,8 +72,7 @@ def test_make_config_scales_with_segment_and_explicit_values_win():
 @pytest.mark.parametrize(
     "kwargs",
     [dict(iterations=0), dict(gaussians=0), dict(loss="l3"), dict(motion_degree=3), dict(init_fraction=0.0),
-     dict(seconds=-1.0), dict(lr_xy=-1.0), dict(frames_per_step=0), dict(still_tscale=-0.5),
-     dict(track_tscale=-1.0)],
+     dict(seconds=-1.0), dict(lr_xy=-1.0), dict(frames_per_step=0), dict(still_tscale=-0.5)],
 )
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(InputError):
@@ -145,49 +144,6 @@ def test_still_pixels_are_found_and_their_gaussians_live_long():
                               np.random.default_rng(0))
     assert np.all(arrays["log_scale"] < plain["log_scale"])
     np.testing.assert_array_equal(arrays["xy"], plain["xy"])
-
-
-def test_track_windows_follow_a_pan_and_stop_where_the_motion_does_not_fit():
-    from gscodec.fit.init import track_windows
-
-    speed = 1.0
-    frames = np.stack([textured_pattern(shift=speed * k) for k in range(8)])
-    rng = np.random.default_rng(1)
-    n = 300
-    home = rng.integers(0, 8, n)
-    x = rng.uniform(20, 44, n)
-    y = rng.uniform(10, 38, n)
-    right = np.tile([speed, 0.0], (n, 1))
-    lo, hi = track_windows(frames, home, x, y, right)
-    assert np.all(lo <= home) and np.all(hi >= home)
-    assert np.mean((lo == 0) & (hi == 7)) > 0.95  # the true motion tracks the whole segment
-    lo0, hi0 = track_windows(frames, home, x, y, np.zeros((n, 2)))
-    assert np.median(hi0 - lo0 + 1) <= 3  # standing still on a moving texture does not
-    # A trajectory that leaves the picture stops there: at 4 px per frame from x = 50, frame 3 is outside.
-    lo1, hi1 = track_windows(frames, np.zeros(1, np.int64), np.array([50.0]), np.array([20.0]),
-                             np.array([[4.0, 0.0]]))
-    assert lo1[0] == 0 and hi1[0] <= 3
-
-
-def test_tracked_gaussians_start_long_lived_in_the_middle_of_their_window():
-    speed = 1.0
-    frames = np.stack([textured_pattern(shift=speed * k) for k in range(8)])
-    flow = dis_flow(frames, max_side=640)
-    cfg = tiny_config(init_tscale=2.0, still_tscale=0.0, track_tscale=0.5)
-    arrays = initial_gaussians(frames, 600, cfg, np.random.default_rng(0), flow)
-    plain = initial_gaussians(frames, 600, tiny_config(init_tscale=2.0, still_tscale=0.0),
-                              np.random.default_rng(0), flow)
-    ts = np.exp(arrays["log_tscale"][:, 0])
-    assert np.all(ts >= 2.0 - 1e-5)
-    long = ts > 2.0 + 1e-5
-    assert long.mean() > 0.5  # most of a panning texture is tracked
-    assert np.max(ts) == pytest.approx(4.0, rel=1e-5)  # half of the 8 frames
-    full = np.isclose(ts, 4.0)
-    np.testing.assert_allclose(arrays["tau"][full, 0], 3.5, atol=1e-6)  # the middle of frames 0..7
-    # The shift along the motion keeps every Gaussian on its trajectory.
-    dt = arrays["tau"][:, 0] - plain["tau"][:, 0]
-    np.testing.assert_allclose(arrays["xy"], plain["xy"] + arrays["vel"] * dt[:, None], atol=1e-4)
-    assert np.all(arrays["log_scale"][long] < plain["log_scale"][long])
 
 
 def test_flow_init_gives_the_velocity_of_a_translating_pattern():

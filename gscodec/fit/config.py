@@ -59,16 +59,6 @@ class FitConfig:
     (whose luma varies over the segment by less than init.STILL_STD); 0 gives them init_tscale like the rest.
     Against 0, at λ 0.004 and equal rate (bench/rd_ablation.py, CPU): parking 16 frames +1.1 dB, bikes 16
     frames +0.5 dB, carphone 32 frames +0.2 dB (docs/RATE_DISTORTION.md, "Still pixels")."""
-    track_tscale: float = 0.0
-    """Initial temporal sigma, as a fraction of its window, of a Gaussian whose colour its linear motion tracks.
-
-    The window is the run of frames around the Gaussian's home frame over which the blurred luma along its
-    initial trajectory (position plus velocity times time) stays within init.TRACK_TOL of the luma at home
-    (init.track_windows); such a Gaussian starts at the window's centre with a temporal sigma of this
-    fraction of the window's length, when that is longer than the default. It generalises still_tscale to
-    moving content (a camera pan); 0 turns it off. Measured at 0.5, λ 0.004, equal rate: flower 32 frames
-    (H100) -0.02 dB, bikes 32 frames (CPU, preset fast) -0.15 dB, so off by default
-    (docs/RATE_DISTORTION.md, "Tracked Gaussians")."""
     init_opacity: float = 0.6
     """Initial peak opacity."""
 
@@ -149,9 +139,9 @@ def _check_config(c: FitConfig) -> None:
     for f in fields(c):
         if f.name.startswith("lr_") and not getattr(c, f.name) >= 0.0:
             raise bad(f.name, "must be >= 0")
-    if c.init_scale <= 0 or c.split_sigma <= 0 or min(c.init_tscale, c.still_tscale, c.track_tscale, c.flow_weight) < 0:
-        raise InputError("fit settings init_scale and split_sigma must be > 0, init_tscale, still_tscale, "
-                         "track_tscale and flow_weight >= 0")
+    if c.init_scale <= 0 or c.init_tscale < 0 or c.still_tscale < 0 or c.split_sigma <= 0 or c.flow_weight < 0:
+        raise InputError("fit settings init_scale and split_sigma must be > 0, init_tscale, still_tscale and "
+                         "flow_weight >= 0")
     if c.densify_events < 0 or c.flow_max_side < 16:
         raise InputError("fit settings densify_events must be >= 0 and flow_max_side >= 16")
 

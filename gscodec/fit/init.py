@@ -51,68 +51,6 @@ def still_map(frames: np.ndarray) -> np.ndarray:
     return var < STILL_STD**2
 
 
-TRACK_TOL: float = 0.03
-"""A trajectory tracks its content while the blurred luma along it (in [0, 1]) stays this close to the luma at home."""
-TRACK_BLUR: float = 1.0
-"""Sigma (pixels) of the blur applied to the luma before trajectories sample it."""
-
-
-def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``image`` (H, W) at pixel-centre coordinates (x, y): pixel (i, j) covers [j, j + 1) x [i, i + 1)."""
-    h, w = image.shape
-    xs = np.clip(x - 0.5, 0.0, w - 1.0)
-    ys = np.clip(y - 0.5, 0.0, h - 1.0)
-    j = np.minimum(xs.astype(np.int64), max(w - 2, 0))
-    i = np.minimum(ys.astype(np.int64), max(h - 2, 0))
-    fx = xs - j
-    fy = ys - i
-    j1 = np.minimum(j + 1, w - 1)
-    i1 = np.minimum(i + 1, h - 1)
-    top = image[i, j] * (1.0 - fx) + image[i, j1] * fx
-    bottom = image[i1, j] * (1.0 - fx) + image[i1, j1] * fx
-    return top * (1.0 - fy) + bottom * fy
-
-
-def track_windows(
-    frames: np.ndarray, home: np.ndarray, x: np.ndarray, y: np.ndarray, vel: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The frames lo..hi (inclusive, around each home frame) over which a linear trajectory tracks its content.
-
-    Point g sits at (x[g], y[g]) in frame home[g] and moves by vel[g] pixels per frame. Frame k belongs to
-    its window while, for every frame between home[g] and k, the trajectory is inside the picture and the
-    blurred luma there is within TRACK_TOL of the blurred luma at home. Returns (lo, hi), int64 arrays.
-    """
-    t, h, w = frames.shape[:3]
-    lumas = []
-    for frame in frames:
-        luma = frame.astype(np.float32).mean(axis=-1, dtype=np.float32) / np.float32(255.0)
-        lumas.append(cv2.GaussianBlur(luma, (0, 0), sigmaX=TRACK_BLUR, borderType=cv2.BORDER_REFLECT))
-    ref = np.empty(home.size)
-    for k in range(t):
-        at = np.flatnonzero(home == k)
-        ref[at] = _bilinear(lumas[k], x[at], y[at])
-    ok = np.empty((t, home.size), dtype=bool)
-    for k in range(t):
-        dt = k - home
-        xs = x + vel[:, 0] * dt
-        ys = y + vel[:, 1] * dt
-        inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
-        ok[k] = inside & (np.abs(_bilinear(lumas[k], xs, ys) - ref) <= TRACK_TOL)
-    lo = home.astype(np.int64).copy()
-    hi = lo.copy()
-    alive = np.ones(home.size, dtype=bool)
-    for k in range(t):  # later frames: extend hi while every frame since home tracks
-        later = k > home
-        alive &= ~later | ok[k]
-        hi[later & alive] = k
-    alive[:] = True
-    for k in range(t - 1, -1, -1):  # earlier frames, likewise
-        earlier = k < home
-        alive &= ~earlier | ok[k]
-        lo[earlier & alive] = k
-    return lo, hi
-
-
 def detail_map(frame: np.ndarray) -> np.ndarray:
     """Local detail of an (H, W, 3) uint8 frame: the gradient magnitude of R, G and B, summed and blurred. (H, W)."""
     f = frame.astype(np.float32) / 255.0
@@ -160,10 +98,6 @@ def initial_gaussians(
         color[idx] = frames[k, i, j].astype(np.float64) / 255.0
         local[idx] = p[pix]
 
-    vel = np.zeros((count, 2))
-    if flow is not None and config.motion_degree >= 1:
-        vel = flow.velocity_at(home, x, y).astype(np.float64)
-
     # Gaussians seen at one frame, each weighted by its temporal fall-off: count / T * sqrt(2 pi) sigma_t.
     tscales = np.full(count, tscale)
     per_frame = count / t * min(float(t), _SQRT_2PI * tscale)
@@ -171,17 +105,13 @@ def initial_gaussians(
         # Gaussians on still pixels live long: a still region is then drawn once, not once every few frames.
         still = still_map(frames)[np.clip(y.astype(np.int64), 0, h - 1), np.clip(x.astype(np.int64), 0, w - 1)]
         tscales[still] = max(tscale, config.still_tscale * t)
-    if config.track_tscale > 0 and t > 1:
-        # Likewise Gaussians whose motion follows their content: they move to the middle of the frames they track.
-        lo, hi = track_windows(frames, home, x, y, vel)
-        tracked = config.track_tscale * (hi - lo + 1)
-        longer = tracked > tscales
-        tscales[longer] = tracked[longer]
-        tau[longer] = 0.5 * (lo[longer] + hi[longer])
-    if config.still_tscale > 0 or config.track_tscale > 0:
         per_frame = float(np.sum(np.minimum(float(t), _SQRT_2PI * tscales))) / t
     density = np.maximum(per_frame * local, 1e-12)  # Gaussians per pixel around each one
     sigma = np.clip(config.init_scale / np.sqrt(density), 0.5, max(h, w) / 2.0)
+
+    vel = np.zeros((count, 2))
+    if flow is not None and config.motion_degree >= 1:
+        vel = flow.velocity_at(home, x, y).astype(np.float64)
     # The sample came from the home frame; move it to where the Gaussian is at its own tau.
     dt = (tau - home)[:, None]
     xy = np.stack([x, y], axis=1) + vel * dt
