@@ -160,7 +160,10 @@ step_rd() {
     # On an H100 (2026-12-06) carphone and bikes took 356 s together, parking and flower 425 s, and
     # street alone 332 s (2026-12-05); flower and bikes 296 s on a fresh machine, anchors included
     # (commit f7b2795): at most two clips per call of 10 minutes.
-    # One timed run per point (no warm-up) to keep the run short: encode timings are single runs.
+    # One timed run per point (no warm-up) to keep the run short. RD_JOBS gscodec points run at once
+    # (--jobs; default 4, the x264/x265 points beside them): one gsenc leaves most of an H100 idle, so
+    # a clip's curve takes a fraction of the time, but its gscodec speeds are then not single-run
+    # figures (the `codec` step times gsenc and gsdec alone; RD_JOBS=1 for single runs).
     # One harness run per clip, its reports copied to $RESULTS/rd-<clip>-* as soon as it ends, and the
     # point cache kept in $SCRATCH: a call cut short keeps the clips it finished, and a later call on
     # the same (warm) machine measures only the points still missing. RD_SECONDS bounds the step.
@@ -173,7 +176,7 @@ step_rd() {
         # shellcheck disable=SC2086
         timeout "$left" python3 -m gscodec.bench "$DATA/$c" -n 32 -c "${RD_CODECS:-libx264,libx265,gscodec}" \
             -l "${RD_LAMBDAS:-0.001,0.004,0.016,0.064}" --repeats 1 --warmup 0 --no-ms-ssim \
-            --timeout 600 -o "$SCRATCH/rd-$name" --cache "$SCRATCH/rd-cache" -q $RD_ARGS
+            --timeout 600 -o "$SCRATCH/rd-$name" --cache "$SCRATCH/rd-cache" --jobs "${RD_JOBS:-4}" -q $RD_ARGS
         local one=$?
         echo "rd: $name exit $one after $(( $(date +%s) - start )) s"
         [ "$one" -eq 0 ] || rc=1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -202,6 +204,54 @@ def test_gscodec_points_are_measured_and_cached(clip_path: Path, tmp_path: Path)
     third = run_bench(_config(clip_path, tmp_path, lambdas=[0.001, 0.016]), gscodec_runner=fake)
     assert fake.calls == ["lambda=0.016"] * 3  # only the new point runs
     assert [p.cached for p in third.points] == [True, False]
+
+
+class SlowRunner(FakeRunner):
+    """A FakeRunner whose runs take a while and record how many ran at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def __call__(self, clip: SourceClip, spec: PointSpec, workdir: Path) -> RunOutput:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.2)
+            return super().__call__(clip, spec, workdir)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_jobs_run_gscodec_points_side_by_side(clip_path: Path, tmp_path: Path) -> None:
+    serial = run_bench(_config(clip_path, tmp_path / "a", repeats=1, warmup=0), gscodec_runner=FakeRunner())
+    slow = SlowRunner()
+    config = _config(clip_path, tmp_path / "b", repeats=1, warmup=0, jobs=4, codecs=["libx264", GSCODEC],
+                     values={"libx264": ["20", "26"]})
+    anchors = FakeRunner()
+    parallel = run_bench(config, gscodec_runner=slow, classical_runner=anchors)
+    assert slow.most >= 2  # several gscodec points were in flight at once
+    assert anchors.calls == ["crf=20", "crf=26"]  # the classical points ran one after another meanwhile
+    # the same points in the planned order, with the same numbers as one at a time
+    assert [p.setting for p in parallel.points] == ["crf=20", "crf=26"] + [p.setting for p in serial.points]
+    assert [p.psnr_db for p in parallel.points[2:]] == [p.psnr_db for p in serial.points]
+    assert any("--jobs 4" in n for n in parallel.notes) and "--jobs 4" in markdown(parallel)
+    # side-by-side points are cached apart from single runs, and reused by a re-run with the same jobs
+    slow.calls.clear()
+    run_bench(config, gscodec_runner=slow, classical_runner=anchors)
+    assert slow.calls == []
+    single = FakeRunner()
+    run_bench(_config(clip_path, tmp_path / "b", repeats=1, warmup=0), gscodec_runner=single)
+    assert len(single.calls) == 4
+
+
+def test_jobs_must_be_positive(clip_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--jobs"):
+        run_bench(_config(clip_path, tmp_path, jobs=0), gscodec_runner=FakeRunner())
 
 
 def test_cache_key_covers_frame_range_and_repeats(clip_path: Path, tmp_path: Path) -> None:

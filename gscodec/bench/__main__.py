@@ -123,6 +123,11 @@ def _parse_fps(text: str | None) -> Fraction | None:
 )
 @click.option("--no-cache", is_flag=True, help="Measure every point again and store nothing.")
 @click.option("--timeout", default=None, type=float, help="Seconds after which a gsenc/gsdec process is stopped.")
+@click.option(
+    "--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
+    help="gscodec points run at once (gsenc/gsdec pairs; the classical points run beside them). Quicker on a "
+    "large GPU, but the speeds are then not single-run figures (the report says so).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def cli(
     clips: tuple[Path, ...],
@@ -141,6 +146,7 @@ def cli(
     cache_dir: Path | None,
     no_cache: bool,
     timeout: float | None,
+    jobs: int,
     quiet: bool,
 ) -> None:
     """Rate-distortion and speed of gscodec against x264, x265 and SVT-AV1 on the same frames.
@@ -169,6 +175,7 @@ def cli(
         out_dir=out_dir,
         cache_dir=None if no_cache else (cache_dir or out_dir / "cache"),
         timeout_s=timeout,
+        jobs=jobs,
         command=" ".join(shlex.quote(a) for a in ["python", "-m", "gscodec.bench", *sys.argv[1:]]),
     )
     config.validate()

@@ -4,6 +4,12 @@ For every clip the same decoded source frames are the reference of every codec; 
 frame is measured (a missing, extra or resized frame fails the point); the rate is the whole
 bitstream file; encode and decode times are medians over ``repeats`` runs after ``warmup``
 runs, and every run must produce the same number of bytes (a difference is reported).
+
+With ``jobs`` > 1 up to that many gscodec points run at once (each is a gsenc and a gsdec child
+process), while the classical points run one after another beside them: a curve takes a fraction
+of the time on a machine the single processes leave idle (a large GPU), but the points' speeds and
+peak memory are those of processes sharing the machine, so the report says so and the cache keeps
+such points apart from single runs.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import shutil
 import statistics
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -59,6 +66,7 @@ class BenchConfig:
     cache_dir: Path | None = None
     timeout_s: float | None = None
     command: str = ""
+    jobs: int = 1  # gscodec points run at once
 
     def validate(self) -> None:
         """Reject settings that cannot give meaningful numbers."""
@@ -72,6 +80,8 @@ class BenchConfig:
             raise InputError("--frames must be >= 1 and --start-frame >= 0")
         if self.repeats < 1 or self.warmup < 0:
             raise InputError("--repeats must be >= 1 and --warmup >= 0")
+        if self.jobs < 1:
+            raise InputError("--jobs must be >= 1")
         for codec in self.codecs:
             if codec != GSCODEC and codec not in classical.CLASSICAL_CODECS:
                 known = ", ".join([*classical.CLASSICAL_CODECS, GSCODEC])
@@ -98,6 +108,7 @@ class BenchConfig:
             "fps": str(self.fps) if self.fps else None,
             "timeout_s": self.timeout_s,
             "command": self.command,
+            "jobs": self.jobs,
         }
 
 
@@ -151,6 +162,8 @@ def point_key(
         "ms_ssim": config.ms_ssim,
         "machine": machine_fingerprint(machine),
     }
+    if config.jobs > 1:  # speeds measured side by side are not single-run speeds
+        key["jobs"] = config.jobs
     if spec.codec == GSCODEC:
         key["software"] = software[GSCODEC]
     else:
@@ -275,25 +288,51 @@ def run_bench(
     if progress is not None:
         progress.start(len(specs) * len(run.clips))
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    for clip in run.clips:
-        for spec in specs:
-            if progress is not None:
-                progress.advance(f"{clip.name} {spec.label} {spec.setting}")
-            key = point_key(clip, spec, config, run.machine, software)
-            cached = cache.load(key)
-            if cached is not None:
-                run.points.append(cached)
-                continue
-            runner = runners.get(spec.codec, classical_runner)
-            with tempfile.TemporaryDirectory(dir=config.out_dir, prefix=".work-") as work:
-                try:
-                    result = measure_point(clip, spec, runner, config, Path(work))
-                except (GscodecError, OSError, av.FFmpegError) as exc:
-                    result = PointResult(
-                        clip=clip.name, codec=spec.codec, preset=spec.preset, param=spec.param,
-                        value=spec.value, width=clip.width, height=clip.height, frames=clip.frames,
-                        start_frame=clip.start_frame, fps=float(clip.fps), status="failed", error=str(exc),
-                    )  # fmt: skip
-            cache.store(key, result)
-            run.points.append(result)
+    if config.jobs > 1:
+        run.notes.append(
+            f"up to {config.jobs} gscodec points ran at once (--jobs {config.jobs}), beside the classical ones: "
+            "speeds and peak memory are those of processes sharing the machine, not of single runs"
+        )
+        for clip in run.clips:
+            _ = clip.rgb  # decode the reference once, before threads share it
+
+    def measure(clip: SourceClip, spec: PointSpec, key: dict[str, Any]) -> PointResult:
+        runner = runners.get(spec.codec, classical_runner)
+        with tempfile.TemporaryDirectory(dir=config.out_dir, prefix=".work-") as work:
+            try:
+                result = measure_point(clip, spec, runner, config, Path(work))
+            except (GscodecError, OSError, av.FFmpegError) as exc:
+                result = PointResult(
+                    clip=clip.name, codec=spec.codec, preset=spec.preset, param=spec.param,
+                    value=spec.value, width=clip.width, height=clip.height, frames=clip.frames,
+                    start_frame=clip.start_frame, fps=float(clip.fps), status="failed", error=str(exc),
+                )  # fmt: skip
+        cache.store(key, result)
+        return result
+
+    plan = [(clip, spec, point_key(clip, spec, config, run.machine, software)) for clip in run.clips for spec in specs]
+    slots: list[PointResult | Future[PointResult] | None] = [None] * len(plan)
+    with ThreadPoolExecutor(max_workers=config.jobs) as pool:
+        try:
+            if config.jobs > 1:  # the gscodec points start first, the classical ones run here meanwhile
+                for i, (clip, spec, key) in enumerate(plan):
+                    if spec.codec == GSCODEC and cache.load(key) is None:
+                        slots[i] = pool.submit(measure, clip, spec, key)
+            for i, (clip, spec, key) in enumerate(plan):
+                if slots[i] is not None:
+                    continue
+                if progress is not None:
+                    progress.advance(f"{clip.name} {spec.label} {spec.setting}")
+                cached = cache.load(key)
+                slots[i] = cached if cached is not None else measure(clip, spec, key)
+            for i, (clip, spec, _key) in enumerate(plan):
+                slot = slots[i]
+                if isinstance(slot, Future):
+                    slots[i] = slot.result()
+                    if progress is not None:
+                        progress.advance(f"{clip.name} {spec.label} {spec.setting} (finished)")
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    run.points = [slot for slot in slots if isinstance(slot, PointResult)]
     return run
