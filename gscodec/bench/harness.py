@@ -314,17 +314,17 @@ def run_bench(
     slots: list[PointResult | Future[PointResult] | None] = [None] * len(plan)
     with ThreadPoolExecutor(max_workers=config.jobs) as pool:
         try:
-            if config.jobs > 1:  # the gscodec points start first, the classical ones run here meanwhile
-                for i, (clip, spec, key) in enumerate(plan):
-                    if spec.codec == GSCODEC and cache.load(key) is None:
-                        slots[i] = pool.submit(measure, clip, spec, key)
             for i, (clip, spec, key) in enumerate(plan):
-                if slots[i] is not None:
+                slots[i] = cache.load(key)
+                if slots[i] is None and config.jobs > 1 and spec.codec == GSCODEC:
+                    slots[i] = pool.submit(measure, clip, spec, key)  # runs while the rest are measured here
+            for i, (clip, spec, key) in enumerate(plan):
+                if isinstance(slots[i], Future):
                     continue
                 if progress is not None:
                     progress.advance(f"{clip.name} {spec.label} {spec.setting}")
-                cached = cache.load(key)
-                slots[i] = cached if cached is not None else measure(clip, spec, key)
+                if slots[i] is None:
+                    slots[i] = measure(clip, spec, key)
             for i, (clip, spec, _key) in enumerate(plan):
                 slot = slots[i]
                 if isinstance(slot, Future):
