@@ -79,7 +79,7 @@ class RDConfig:
     noise_until: float = 0.95
     """Fraction of the stage trained with noise in place of rounding; hard rounding after it. 0.95 against
     0.85 on carphone (16 frames, preset medium, CPU, bench/rd_ablation.py, one fit per λ budget): +0.12 dB
-    at λ 0.001, +0.08 at 0.004 and +0.09 at 0.016, the rate within 0.3 %."""
+    at λ 0.001, +0.08 at 0.004 and +0.09 at 0.016, the rate within 0.3 %; even on bikes (16 frames, preset fast)."""
     prune_events: int = 6
     motion_degree: int = 1
     lr_scale: float = 0.25
