@@ -35,7 +35,11 @@ def typed_settings(cls: type, pairs: list[str], option: str, kind: str) -> dict[
         key, _, value = pair.partition("=")
         if key not in types:
             raise SystemExit(f"rd_ablation: {option} {pair}: unknown {kind} setting {key!r} (one of {sorted(types)})")
-        values[key] = int(value) if types[key] in (int, "int") else float(value)
+        kind_of = types[key]
+        if kind_of in (str, "str"):
+            values[key] = value
+        else:
+            values[key] = int(value) if kind_of in (int, "int") else float(value)
     return values
 
 

@@ -65,6 +65,12 @@ def test_make_config_scales_with_segment_and_explicit_values_win():
     fast, slow = (make_config(p, width=176, height=144, frames=16) for p in ("fast", "slow"))
     assert fast.gaussians < small.gaussians < slow.gaussians
     assert fast.iterations < small.iterations < slow.iterations
+    # On a GPU: 4 frames per step, and cuda_epoch_factor times the epochs.
+    gpu = make_config("medium", width=176, height=144, frames=16, device="cuda")
+    p = PRESET_TABLE["medium"]
+    assert gpu.frames_per_step == p.frames_per_step_cuda
+    assert gpu.iterations == math.ceil(p.epochs * p.cuda_epoch_factor * 16 / p.frames_per_step_cuda)
+    assert gpu.iterations * gpu.frames_per_step == p.cuda_epoch_factor * small.iterations * small.frames_per_step
     c = make_config("fast", iterations=7, gaussians=99, seed=5, width=8, height=8, frames=1, loss="mse")
     assert (c.iterations, c.gaussians, c.seed, c.loss, c.frames_per_step) == (7, 99, 5, "mse", 1)
 

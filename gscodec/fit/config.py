@@ -48,8 +48,13 @@ class FitConfig:
     The whole budget from the start measured better than 70 % plus growth (carphone, 8 frames:
     42.26 against 41.99 dB after 1600 steps, 37.94 against 37.01 after 400).
     """
-    detail_mix: float = 0.25
-    """Share of the placement density that is uniform; the rest follows the local gradient magnitude."""
+    detail_mix: float = 0.1
+    """Share of the placement density that is uniform; the rest follows the local gradient magnitude.
+
+    0.1 against 0.25 at equal rate (bench/rd_ablation.py, gsenc's budget for λ): flower 32 frames (H100)
+    +0.10 dB at λ 0.001 and 0.004, carphone 16 frames (CPU) +0.08 dB at λ 0.004. 0 measured about alike
+    (flower +0.12, carphone +0.13) but leaves flat areas only to Gaussians placed elsewhere.
+    """
     init_scale: float = 0.9
     """Initial footprint sigma = init_scale / sqrt(local Gaussians per pixel)."""
     init_tscale: float = 0.0
@@ -155,7 +160,13 @@ class Preset:
     iterations = epochs * frames / frames_per_step. Frames per step depend on the device: on the CPU a
     step costs about its frame count, and one frame per step gives the most quality per second; on a
     GPU a step has a fixed cost that several frames share (measured: 4 frames per step beat 1 by 1 dB
-    in a 60 s fit of flower_1280x720).
+    in a 60 s fit of flower_1280x720). On a GPU the epochs are ``cuda_epoch_factor`` times ``epochs``.
+
+    Why more epochs on a GPU: the encode-time target (a 32-frame 720p segment in 120 s on one H100)
+    leaves room for them, and they pay at every rate. Flower 1280x720, 32 frames, H100, preset medium,
+    bench/rd_ablation.py with gsenc's budget for λ (the fit, and so the RD stage, twice as long): 38.77
+    against 38.23 dB at 7 % more rate at λ 0.001, 36.21 against 35.67 dB at λ 0.004, about +0.3 dB at
+    equal rate; 8 frames per step in place of 4 gained about half as much.
     """
 
     pixels_per_gaussian: float
@@ -164,6 +175,7 @@ class Preset:
     max_gaussians: int
     frames_per_step_cpu: int = 1
     frames_per_step_cuda: int = 4
+    cuda_epoch_factor: float = 2.0
 
 
 PRESET_TABLE: dict[str, Preset] = {
@@ -214,7 +226,8 @@ def make_config(
         gaussians = int(round(width * height * frames**p.time_exponent / p.pixels_per_gaussian))
         gaussians = max(16, min(p.max_gaussians, gaussians))
     if iterations is None:
-        iterations = max(1, int(math.ceil(p.epochs * frames / per_step)))
+        epochs = p.epochs * (p.cuda_epoch_factor if on_gpu else 1.0)
+        iterations = max(1, int(math.ceil(epochs * frames / per_step)))
     known = {f.name for f in fields(FitConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
