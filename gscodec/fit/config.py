@@ -52,8 +52,8 @@ class FitConfig:
     """Share of the placement density that is uniform; the rest follows the local gradient magnitude.
 
     0.1 against 0.25 at equal rate (bench/rd_ablation.py, gsenc's budget for λ): flower 32 frames (H100)
-    +0.10 dB at λ 0.001 and 0.004, carphone 16 frames (CPU) +0.08 dB at λ 0.004. 0 measured about alike
-    (flower +0.12, carphone +0.13) but leaves flat areas only to Gaussians placed elsewhere.
+    +0.1 dB at λ 0.001 and 0.004, carphone 16 frames (CPU) +0.08 dB at λ 0.004. 0 measured about alike
+    (flower +0.13 at λ 0.001, carphone +0.13) but leaves flat areas only to Gaussians placed elsewhere.
     """
     init_scale: float = 0.9
     """Initial footprint sigma = init_scale / sqrt(local Gaussians per pixel)."""
