@@ -49,6 +49,16 @@ def test_a_larger_lambda_gives_a_smaller_stream(fitted):
     assert len(state.points) < len(g)  # Gaussians that did not pay for their bits were pruned
 
 
+def test_worth_sampled_every_few_steps_still_prunes(fitted):
+    """probe_every > 1 samples the Gaussians' worth on fewer steps (one backward pass less on the others);
+    the pruning still removes what does not pay, and the state still packs and decodes."""
+    frames, g = fitted
+    state, payload = _encode(frames, g, lam=0.5, probe_every=4)
+    assert 0 < len(state.points) < len(g)
+    check_decoded_state(p1.decode_segment(payload), state)
+    assert payload != _encode(frames, g, lam=0.5)[1]
+
+
 def test_rd_stage_is_deterministic_on_the_cpu(fitted):
     frames, g = fitted
     assert _encode(frames, g, lam=0.01)[1] == _encode(frames, g, lam=0.01)[1]
