@@ -4,6 +4,7 @@
 #
 #   bench/gpu.sh                                      # every step
 #   STEPS="install compile render_tests" bench/gpu.sh # some steps
+#   STEPS="install compile ablate" ABLATE_JOBS=jobs.txt bench/gpu.sh  # rd_ablation runs side by side
 #
 # Runs from the repository root on a machine with a CUDA GPU, python3, nvcc and ninja, and no
 # network: .whl/ holds the wheels the machine lacks; torch is the machine's. On the GPU machine's image
@@ -187,6 +188,39 @@ step_rd() {
         [ -f "$SCRATCH/rd-$name/results.md" ] && cat "$SCRATCH/rd-$name/results.md" >>"$SUMMARY_TXT"
     done
     return "$rc"
+}
+step_ablate() {
+    # Several bench/rd_ablation.py runs at once (ABLATE_PAR, default 4: one fit leaves most of an H100
+    # idle), from a job list (ABLATE_JOBS, a file; one job per line: NAME CLIP LAMBDA [rd_ablation
+    # arguments], '#' starts a comment), each fitted at gsenc's budget for its λ on ABLATE_DEVICE
+    # (default cuda). ABLATE_SECONDS (default 540) bounds the step: a job starts only with more
+    # than a minute left and is stopped at the deadline; each job's table and log are kept in
+    # $RESULTS/ablate/NAME.{json,log} and its result lines added to the summary. The seconds a job
+    # reports are those of processes sharing the machine. Example job list:
+    #   base   flower_1280x720.264 0.001
+    #   steps2 flower_1280x720.264 0.001 --iterations 1920
+    #   mix0   flower_1280x720.264 0.004 --fit-setting detail_mix=0 --variant def --variant g18:geometry_bits=18
+    local jobs=${ABLATE_JOBS:-}
+    [ -n "$jobs" ] && [ -f "$jobs" ] || { echo "ablate: set ABLATE_JOBS to a job list file"; return 1; }
+    mkdir -p "$RESULTS/ablate"
+    local deadline=$(( $(date +%s) + ${ABLATE_SECONDS:-540} ))
+    export deadline RESULTS DATA
+    export ABLATE_DEVICE=${ABLATE_DEVICE:-cuda}
+    # shellcheck disable=SC2016
+    grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$jobs" | xargs -P "${ABLATE_PAR:-4}" -L 1 bash -c '
+        name=$1 clip=$2 lam=$3; shift 3
+        left=$(( deadline - $(date +%s) ))
+        if [ "$left" -le 60 ]; then echo "ablate: $name not started (no time left)"; exit 0; fi
+        echo "ablate: $name started, $left s left"
+        timeout "$left" python3 bench/rd_ablation.py "$DATA/$clip" --device "$ABLATE_DEVICE" --lambda-budget \
+            --lambda "$lam" --json "$RESULTS/ablate/$name.json" "$@" >"$RESULTS/ablate/$name.log" 2>&1
+        echo "ablate: $name exit $?"' _
+    local f
+    for f in "$RESULTS"/ablate/*.log; do
+        [ -f "$f" ] || continue
+        grep -E '^fit:|^  [^ ].* λ ' "$f" | sed "s|^|ablate $(basename "$f" .log): |" >>"$SUMMARY_TXT"
+    done
+    return 0
 }
 # ---------------------------------------------------------------- driver
 
