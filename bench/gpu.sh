@@ -194,7 +194,8 @@ step_ablate() {
     # idle), from a job list (ABLATE_JOBS, a file; one job per line: NAME CLIP LAMBDA [rd_ablation
     # arguments], '#' starts a comment), each fitted at gsenc's budget for its λ on ABLATE_DEVICE
     # (default cuda). ABLATE_SECONDS (default 540) bounds the step: a job starts only with more
-    # than a minute left and is stopped at the deadline; each job's table and log are kept in
+    # than a minute left and is stopped at the deadline (the step then fails, as when a job fails; a job
+    # not started for lack of time does not fail it); each job's table and log are kept in
     # $RESULTS/ablate/NAME.{json,log} and its result lines added to the summary. The seconds a job
     # reports are those of processes sharing the machine. Example job list:
     #   base   flower_1280x720.264 0.001
@@ -214,13 +215,16 @@ step_ablate() {
         echo "ablate: $name started, $left s left"
         timeout "$left" python3 bench/rd_ablation.py "$DATA/$clip" --device "$ABLATE_DEVICE" --lambda-budget \
             --lambda "$lam" --json "$RESULTS/ablate/$name.json" "$@" >"$RESULTS/ablate/$name.log" 2>&1
-        echo "ablate: $name exit $?"' _
-    local f
+        rc=$?
+        echo "ablate: $name exit $rc"
+        [ "$rc" -eq 0 ] || tail -n 3 "$RESULTS/ablate/$name.log"
+        exit "$rc"' _
+    local rc=$? f  # xargs: non-zero when a job failed or was stopped at the deadline
     for f in "$RESULTS"/ablate/*.log; do
         [ -f "$f" ] || continue
         grep -E '^fit:|^  [^ ].* λ ' "$f" | sed "s|^|ablate $(basename "$f" .log): |" >>"$SUMMARY_TXT"
     done
-    return 0
+    return $(( rc != 0 ))
 }
 # ---------------------------------------------------------------- driver
 

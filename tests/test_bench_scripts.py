@@ -75,3 +75,44 @@ def test_rd_ablation_names_an_unknown_setting() -> None:
         _script("rd_ablation").parse_fit_settings(["no_such=1"])
     assert _script("rd_ablation").parse_fit_settings(["init_tscale=12", "iterations=5"]) == {
         "init_tscale": 12.0, "iterations": 5}
+    assert _script("rd_ablation").parse_fit_settings(["loss=mse"]) == {"loss": "mse"}  # a text field stays text
+
+
+def test_gpu_script_ablate_step_runs_a_job_list_side_by_side(tmp_path: Path) -> None:
+    """bench/gpu.sh's ablate step (run here on the CPU): every job of the list runs rd_ablation, its table and
+    log are kept in the results, its lines reach the summary; a list that names nothing fails the step."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+
+    _blob_clip(tmp_path)
+    jobs = tmp_path / "jobs.txt"
+    jobs.write_text("# two jobs\nlow clip 0.001 --frames 3 --preset fast --iterations 6 --gaussians 30\n\n"
+                    "high clip 0.5 --frames 3 --preset fast --iterations 6 --gaussians 30 --variant v:probe_every=2\n")
+    # The step runs `python3 bench/rd_ablation.py`: this interpreter's folder (a venv's bin) comes first on PATH.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", STEPS="ablate", DATA=str(tmp_path),
+               ABLATE_JOBS=str(jobs), ABLATE_DEVICE="cpu", ABLATE_PAR="2", OUT=str(tmp_path / "out"),
+               SCRATCH=str(tmp_path / "scratch"))
+    proc = subprocess.run(["bash", str(REPO / "bench" / "gpu.sh")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert "ablate low: fit: 30 budget" in summary and "ablate high:   v " in summary
+    with tarfile.open(tmp_path / "out" / "results.tar") as tar:
+        names = set(tar.getnames())
+        rows = {n: json.load(tar.extractfile(f"./ablate/{n}.json")) for n in ("low", "high")}
+    assert {"./ablate/low.log", "./ablate/high.log"} <= names
+    assert rows["low"][0]["lam"] == 0.001 and rows["high"][0]["variant"] == "v"
+    assert rows["high"][0]["bytes"] < rows["low"][0]["bytes"]  # the larger λ codes fewer bits
+
+    jobs.write_text("bad clip 0.004 --frames 3 --fit-setting no_such=1\n")  # a job that fails fails the step
+    proc = subprocess.run(["bash", str(REPO / "bench" / "gpu.sh")], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and "ablate: bad exit 1" in proc.stdout and "unknown fit setting" in proc.stdout
+
+    env["ABLATE_JOBS"] = str(tmp_path / "missing.txt")
+    proc = subprocess.run(["bash", str(REPO / "bench" / "gpu.sh")], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0 and "set ABLATE_JOBS to a job list file" in proc.stdout
