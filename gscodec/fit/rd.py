@@ -278,8 +278,10 @@ def rd_train(
     opt = torch.optim.Adam(groups, eps=1e-15)
     pos_step = torch.tensor([2.0**-c.xy_shift, 2.0**-c.xy_shift, 2.0**-c.t_shift], device=dev)
     target_u8 = torch.from_numpy(frames).to(dev)
-    prune_at = {int(round(c.iterations * (k + 1) / (c.prune_events + 1))) for k in range(c.prune_events)}
-    last_prune = max(prune_at) if prune_at and c.lam > 0 else 0
+    # Steps after which the pruning runs; without a rate term nothing is pruned.
+    prune_at = {int(round(c.iterations * (k + 1) / (c.prune_events + 1))) for k in range(c.prune_events)
+                } if c.lam > 0 else set()
+    last_prune = max(prune_at, default=0)
     per_step = max(1, min(c.frames_per_step, t_count))
     order = rng.permutation(t_count).tolist()
     frozen = False
@@ -363,7 +365,7 @@ def rd_train(
                 worth_n += 1.0
             bits_now = bits.detach()
 
-        if step + 1 in prune_at and c.lam > 0:  # without a rate term nothing is pruned
+        if step + 1 in prune_at:
             with torch.no_grad():
                 margin = worth / worth_n.clamp(min=1.0) - c.lam * bits_now / pixels
                 losers = torch.nonzero(margin < 0).flatten()
