@@ -1,6 +1,6 @@
 """Where gsdec's time goes: each stage of decoding a .gsv stream, timed in a warm process.
 
-    python bench/decode_bench.py STREAM.gsv [--device cpu|cuda] [--repeats 5]
+    python bench/decode_bench.py STREAM.gsv [--device cpu|cuda] [--repeats 5] [--segments 8]
 
 Stages, per pass over the whole stream (medians over ``--repeats`` passes after one warm-up pass):
 
@@ -11,6 +11,12 @@ Stages, per pass over the whole stream (medians over ``--repeats`` passes after 
 - ``upload``: the state to float Gaussians on the device;
 - ``render``: rasterizing every frame (on CUDA, synchronised before the clock stops);
 - ``output``: 8-bit conversion and the copy to host memory (what gsdec writes out).
+
+With ``--segments N`` (N > 1) it also decodes a stream of the first segment repeated N times through
+``gscodec.decode.decode_frames``, as gsdec does (frames consumed, nothing written), one segment
+after the other and with the prefetch that entropy-decodes the next segment on a second thread
+while the current one renders: the frames per second of a long stream, each way (median of
+``--repeats`` passes).
 
 Also printed: the one-off start-up of a fresh process (interpreter, torch, gsplat; timed by
 running ``python -c "import gscodec.decode, gscodec.render"`` in a child), and frames per
@@ -93,6 +99,34 @@ def one_pass(data: bytes, device: str) -> tuple[dict[str, float], int]:
     return t, frames
 
 
+def repeated_stream(data: bytes, count: int) -> bytes:
+    """A stream of the first segment of ``data`` repeated ``count`` times (same header otherwise)."""
+    from dataclasses import replace
+
+    from gscodec.bitstream import GsvReader, GsvWriter
+
+    reader = GsvReader(io.BytesIO(data))
+    seg = next(iter(reader.segments()))
+    header = replace(reader.header, frame_count=0)
+    out = io.BytesIO()
+    with GsvWriter(out, header) as writer:
+        for _ in range(count):
+            writer.write_segment(seg.frame_count, seg.payload)
+    return out.getvalue()
+
+
+def stream_pass(data: bytes, device: str, prefetch: bool) -> tuple[float, int]:
+    """Seconds and frames for decode_frames over the whole stream (frames consumed, not written)."""
+    from gscodec.bitstream import GsvReader
+    from gscodec.decode import decode_frames
+
+    _sync(device)
+    t0 = time.perf_counter()
+    frames = sum(1 for _ in decode_frames(GsvReader(io.BytesIO(data)), device, prefetch=prefetch))
+    _sync(device)
+    return time.perf_counter() - t0, frames
+
+
 def startup_seconds() -> float:
     """A fresh interpreter importing the decoder and the renderers (what every gsdec run pays first)."""
     t0 = time.perf_counter()
@@ -105,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("stream")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--segments", type=int, default=0,
+                    help="also decode the first segment repeated N times, with and without prefetch")
     args = ap.parse_args(argv)
     data = Path(args.stream).read_bytes()
     start = startup_seconds()
@@ -121,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total':<12}{total:>10.4f}{100.0:>7.1f}%{1000 * total / max(1, frames):>10.3f}")
     print(f"warm decode: {frames / total:.1f} frames/s; start-up of a fresh process: {start:.2f} s; "
           f"a {frames}-frame gsdec run with start-up: {frames / (total + start):.1f} frames/s")
+    if args.segments > 1:
+        long = repeated_stream(data, args.segments)
+        for prefetch in (False, True):
+            stream_pass(long, args.device, prefetch)  # warm-up
+            times = [stream_pass(long, args.device, prefetch) for _ in range(max(1, args.repeats))]
+            sec = statistics.median(t for t, _ in times)
+            n = times[0][1]
+            how = "with prefetch (next segment on a second thread)" if prefetch else "one segment after the other"
+            print(f"{args.segments} segments, {n} frames, decode_frames {how}: {sec:.3f} s, {n / sec:.1f} frames/s")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -100,6 +101,34 @@ class DecodeStats:
     frames_written: int = 0
 
 
+class _Ahead:
+    """A call run on a daemon thread: :meth:`result` waits for it and returns its value or raises its error.
+
+    A daemon thread, not an executor, so that a consumer that stops early never waits at exit for a
+    read still blocked on its input (a pipe whose writer is slow).
+    """
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self._done = threading.Event()
+        self._value: object = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, args=(fn,), name="gsdec-entropy", daemon=True).start()
+
+    def _run(self, fn: Callable[[], object]) -> None:
+        try:
+            self._value = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer's thread, which raises it
+            self._error = e
+        finally:
+            self._done.set()
+
+    def result(self) -> object:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def decode_frames(
     reader: GsvReader,
     device: str = "cpu",
@@ -109,6 +138,7 @@ def decode_frames(
     on_segment: Callable[[Segment], None] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_segment_work: int = DEFAULT_MAX_SEGMENT_WORK,
+    prefetch: bool | None = None,
     **geometry_opts: object,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, frame)`` for frames ``start .. stop-1``: (H, W, 3) uint8 RGB.
@@ -116,27 +146,54 @@ def decode_frames(
     ``max_pixels`` bounds the frames x width x height produced and ``max_segment_work`` each
     segment's Gaussians x frames rendered (0: no limit); beyond them, LimitError before the
     first segment (or, for a header without a frame count, the segment that crosses it) is decoded.
+
+    With ``prefetch`` the next segment is read and entropy-decoded on a second thread while the
+    frames of the current one are rendered and consumed, so a stream of several segments decodes at
+    the pace of the slower of the two rather than of their sum. None (the default) turns it on for a
+    CUDA device, where the CPU is otherwise idle while the GPU renders; on the CPU the rasterizer
+    keeps the cores busy and there is nothing to overlap. Frames, errors and their order are the
+    same either way: an error in a segment is raised after the frames before it.
     """
+    if prefetch is None:
+        prefetch = str(device).startswith("cuda")
     h = reader.header
     check_limit_values(max_pixels, max_segment_work)
     wanted = requested_frames(h, start, stop)
     if wanted is not None:
         check_output_pixels(h, wanted, max_pixels)
+    segments = iter(reader.segments())
     produced = 0
-    for seg in reader.segments():
-        lo, hi = seg.first_frame, seg.first_frame + seg.frame_count
-        if stop is not None and lo >= stop:
-            break
-        if hi <= start:
-            continue
-        first = max(start, lo) - lo
-        last = (min(stop, hi) if stop is not None else hi) - lo
-        if wanted is None:
-            produced += last - first
-            check_output_pixels(h, produced, max_pixels, through=seg.segment_index)
-        state = bounded_segment_state(h, seg, last - first, max_segment_work, **geometry_opts)
+
+    def next_state() -> tuple[Segment, int, int, int, profile0.DecodedSegment | profile1.DecodedSegment] | None:
+        """Read up to the next segment with frames to render and decode it; None after the last one."""
+        nonlocal produced
+        for seg in segments:
+            lo, hi = seg.first_frame, seg.first_frame + seg.frame_count
+            if stop is not None and lo >= stop:
+                return None
+            if hi <= start:
+                continue
+            first = max(start, lo) - lo
+            last = (min(stop, hi) if stop is not None else hi) - lo
+            if wanted is None:
+                produced += last - first
+                check_output_pixels(h, produced, max_pixels, through=seg.segment_index)
+            state = bounded_segment_state(h, seg, last - first, max_segment_work, **geometry_opts)
+            return seg, lo, first, last, state
+        return None
+
+    ahead = _Ahead(next_state) if prefetch else None
+    while True:
+        item = ahead.result() if ahead is not None else next_state()
+        if item is None:
+            return
+        seg, lo, first, last, state = item  # type: ignore[misc]
+        del item
+        if prefetch:  # the next segment decodes while this one renders
+            ahead = _Ahead(next_state)
         for k, frame in render_segment(state, h.width, h.height, device, first, last):
             yield lo + k, frame
+        del state  # at most two segments' states are held: this one's and the next's
         if stats is not None:
             stats.segments_decoded += 1
         if on_segment is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +29,24 @@ def test_decode_bench_accounts_for_every_stage(capsys) -> None:
     assert bench.main([str(stream), "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "8 frames" in out and "warm decode:" in out and "start-up of a fresh process" in out
+
+
+def test_decode_bench_times_a_long_stream_with_and_without_prefetch(capsys) -> None:
+    from gscodec.bitstream import GsvReader
+    from gscodec.decode import decode_frames
+
+    bench = _script("decode_bench")
+    data = (REPO / "conformance" / "cross_device" / "gpu-encoded-carphone-8f-profile1.gsv").read_bytes()
+    long = bench.repeated_stream(data, 3)
+    frames = list(decode_frames(GsvReader(io.BytesIO(long)), "cpu"))
+    assert [k for k, _ in frames] == list(range(12))  # its first segment (4 frames), three times
+    assert all((frames[k][1] == frames[k + 4][1]).all() and (frames[k][1] == frames[k + 8][1]).all() for k in range(4))
+    assert bench.stream_pass(long, "cpu", True)[1] == 12
+    assert bench.main([str(REPO / "conformance" / "cross_device" / "gpu-encoded-carphone-8f-profile1.gsv"),
+                       "--repeats", "1", "--segments", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "3 segments, 12 frames, decode_frames one segment after the other" in out
+    assert "3 segments, 12 frames, decode_frames with prefetch" in out
 
 
 def _blob_clip(tmp_path: Path) -> Path:
