@@ -186,6 +186,32 @@ def test_ssim_and_photometric_losses():
     assert float(photometric(a, a + 0.1, "mse", 0.2)) == pytest.approx(0.01, rel=1e-4)
 
 
+def test_ssim_stacked_blurs_match_the_separate_ones():
+    """The GPU's path (one stacked blur) and the CPU's (five blurs) give the same maps and gradients."""
+    from gscodec.fit.loss import _moments
+
+    gen = torch.Generator().manual_seed(1)
+    a = torch.rand(3, 19, 23, 3, generator=gen, requires_grad=True)
+    b = torch.rand(3, 19, 23, 3, generator=gen)
+    sep = _moments(a, b, stacked=False)
+    st = _moments(a, b, stacked=True)
+    for u, v in zip(sep, st, strict=True):
+        assert u.shape == v.shape == (3, 3, 19, 23)
+        torch.testing.assert_close(u, v, rtol=1e-6, atol=1e-7)
+    (ga,) = torch.autograd.grad(sum(m.square().sum() for m in sep), a)
+    (gb,) = torch.autograd.grad(sum(m.square().sum() for m in st), a)
+    torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_ssim_on_the_gpu_matches_the_cpu():
+    gen = torch.Generator().manual_seed(2)
+    a = torch.rand(4, 72, 128, 3, generator=gen)
+    b = (a + 0.05 * torch.rand(4, 72, 128, 3, generator=gen)).clamp(0, 1)
+    assert float(ssim(a.cuda(), b.cuda())) == pytest.approx(float(ssim(a, b)), abs=1e-5)
+
+
 def test_flow_loss_pulls_velocity_towards_the_flow():
     g = Gaussians.from_arrays({
         "xy": np.array([[8.0, 8.0]]), "tau": np.array([[0.0]]), "vel": np.array([[0.0, 0.0]]),

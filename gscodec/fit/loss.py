@@ -33,15 +33,30 @@ def _blur(x: Tensor, win: Tensor) -> Tensor:
     return F.conv2d(x, win.view(1, 1, k, 1).expand(c, 1, k, 1), padding=(k // 2, 0), groups=c)
 
 
-def ssim(a: Tensor, b: Tensor) -> Tensor:
-    """Mean SSIM of two (B, H, W, 3) images with values near [0, 1] (a scalar tensor, differentiable)."""
+def _moments(a: Tensor, b: Tensor, stacked: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Blurred a, b, a², b² and ab of two (B, H, W, C) images, each (B, C, H, W).
+
+    ``stacked``: the five maps in one pair of convolutions over a contiguous (B, 5C, H, W) stack:
+    fewer kernel launches, and cuDNN's channels-first grouped kernel (its channels-last one, which
+    the permuted views of the other path get, took 0.3 ms a call at 720p on an H100). On the CPU
+    the separate channels-last blurs measured faster (oneDNN), so ssim() stacks on a GPU only.
+    """
+    win = _window(a.device)
+    if stacked:
+        stack = torch.cat([a, b, a * a, b * b, a * b], dim=3).permute(0, 3, 1, 2).contiguous()
+        mx, my, exx, eyy, exy = _blur(stack, win).split(a.shape[-1], dim=1)
+        return mx, my, exx, eyy, exy
     x = a.permute(0, 3, 1, 2)
     y = b.permute(0, 3, 1, 2)
-    win = _window(a.device)
-    mx, my = _blur(x, win), _blur(y, win)
-    sxx = _blur(x * x, win) - mx * mx
-    syy = _blur(y * y, win) - my * my
-    sxy = _blur(x * y, win) - mx * my
+    return _blur(x, win), _blur(y, win), _blur(x * x, win), _blur(y * y, win), _blur(x * y, win)
+
+
+def ssim(a: Tensor, b: Tensor) -> Tensor:
+    """Mean SSIM of two (B, H, W, 3) images with values near [0, 1] (a scalar tensor, differentiable)."""
+    mx, my, exx, eyy, exy = _moments(a, b, stacked=a.is_cuda)
+    sxx = exx - mx * mx
+    syy = eyy - my * my
+    sxy = exy - mx * my
     num = (2 * mx * my + _C1) * (2 * sxy + _C2)
     den = (mx * mx + my * my + _C1) * (sxx + syy + _C2)
     return (num / den).mean()
