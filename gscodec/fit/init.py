@@ -13,6 +13,7 @@ import math
 
 import cv2
 import numpy as np
+import torch
 
 from gscodec.fit.config import FitConfig
 from gscodec.fit.flow import FlowField
@@ -56,14 +57,38 @@ def detail_map(frame: np.ndarray) -> np.ndarray:
     f = frame.astype(np.float32) / 255.0
     gx = cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
     gy = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
-    mag = cv2.magnitude(gx.reshape(-1), gy.reshape(-1)).reshape(f.shape[0], f.shape[1], -1).sum(axis=-1)
+    # Not cv2.magnitude: its result depends on the buffers' alignment in memory (its vector and
+    # scalar paths round differently), which would make a CPU fit differ from one run to the next.
+    mag = np.sqrt(gx * gx + gy * gy).sum(axis=-1)
     return cv2.GaussianBlur(mag, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REFLECT)
+
+
+def _exact_sum(a: np.ndarray) -> float:
+    """The correctly rounded sum of a float array (math.fsum).
+
+    Not ``a.sum()``: numpy's SIMD pairwise sum depends on the array's alignment in memory, which
+    varies from one allocation to the next, so the same values could sum to results a unit in the
+    last place apart and, through the placement's cumulative sum, move a Gaussian to another pixel:
+    a CPU fit would not repeat itself bit for bit.
+    """
+    return math.fsum(np.asarray(a, dtype=np.float64).ravel().tolist())
+
+
+def _log(a: np.ndarray) -> np.ndarray:
+    """Natural log (float64) of an array, the same in every element whatever the array's place in memory.
+
+    numpy's SIMD log can differ by a unit in the last place between the vector loop and the scalar
+    elements it leaves at an unaligned start or end, so where an element falls depends on the
+    allocation; torch's tensors are always 64-byte aligned and its vector loop handles the tail with
+    the same vector code.
+    """
+    return torch.tensor(np.asarray(a, dtype=np.float64)).log_().numpy()
 
 
 def placement_density(frame: np.ndarray, detail_mix: float) -> np.ndarray:
     """Probability of each pixel of a frame receiving a Gaussian: (H, W) float64 summing to 1."""
     d = detail_map(frame).astype(np.float64)
-    total = d.sum()
+    total = _exact_sum(d)
     if not total > 0:
         return np.full(d.shape, 1.0 / d.size)
     return d * ((1.0 - detail_mix) / total) + detail_mix / d.size
@@ -105,7 +130,7 @@ def initial_gaussians(
         # Gaussians on still pixels live long: a still region is then drawn once, not once every few frames.
         still = still_map(frames)[np.clip(y.astype(np.int64), 0, h - 1), np.clip(x.astype(np.int64), 0, w - 1)]
         tscales[still] = max(tscale, config.still_tscale * t)
-        per_frame = float(np.sum(np.minimum(float(t), _SQRT_2PI * tscales))) / t
+        per_frame = _exact_sum(np.minimum(float(t), _SQRT_2PI * tscales)) / t
     density = np.maximum(per_frame * local, 1e-12)  # Gaussians per pixel around each one
     sigma = np.clip(config.init_scale / np.sqrt(density), 0.5, max(h, w) / 2.0)
 
@@ -122,9 +147,9 @@ def initial_gaussians(
         "tau": tau[:, None],
         "vel": vel,
         "acc": np.zeros((count, 2)),
-        "log_scale": np.repeat(np.log(sigma)[:, None], 2, axis=1),
+        "log_scale": np.repeat(_log(sigma)[:, None], 2, axis=1),
         "rot": rng.uniform(-math.pi / 2, math.pi / 2, size=(count, 1)),
-        "log_tscale": np.log(tscales)[:, None],
+        "log_tscale": _log(tscales)[:, None],
         "color": color,
         "opacity": np.full((count, 1), math.log(op / (1.0 - op)) if op < 1.0 else 8.0),
     }
