@@ -97,8 +97,11 @@ def _cuda_ready() -> bool:
 @pytest.mark.skipif(not _cuda_ready(), reason="needs a CUDA GPU and gsplat")
 def test_gsdec_default_on_cuda_prefetches_and_gives_the_same_frames() -> None:
     """On a CUDA device the default is the prefetching decoder; it renders what the sequential one does."""
+    total = 0
     for path in (p for p in STREAMS if "segments" in p.name or "multi-segment" in p.name):
         data = path.read_bytes()
         on = [(k, f.tobytes()) for k, f in decode_frames(GsvReader(io.BytesIO(data)), "cuda")]
         off = [(k, f.tobytes()) for k, f in decode_frames(GsvReader(io.BytesIO(data)), "cuda", prefetch=False)]
-        assert on == off and len(on) > 0
+        assert on == off, path.name
+        total += len(on)
+    assert total > 0  # (one of these streams holds no segment at all)

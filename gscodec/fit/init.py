@@ -63,15 +63,17 @@ def detail_map(frame: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(mag, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REFLECT)
 
 
-def _exact_sum(a: np.ndarray) -> float:
-    """The correctly rounded sum of a float array (math.fsum).
+def _stable_sum(a: np.ndarray) -> float:
+    """The sum of a float array, added in order (a sequential cumulative sum).
 
     Not ``a.sum()``: numpy's SIMD pairwise sum depends on the array's alignment in memory, which
     varies from one allocation to the next, so the same values could sum to results a unit in the
     last place apart and, through the placement's cumulative sum, move a Gaussian to another pixel:
-    a CPU fit would not repeat itself bit for bit.
+    a CPU fit would not repeat itself bit for bit. (math.fsum is exact too, but took 50 ms a 720p
+    frame, 1.6 s of a 32-frame initialisation.)
     """
-    return math.fsum(np.asarray(a, dtype=np.float64).ravel().tolist())
+    flat = np.asarray(a, dtype=np.float64).ravel()
+    return float(np.cumsum(flat)[-1]) if flat.size else 0.0
 
 
 def _log(a: np.ndarray) -> np.ndarray:
@@ -88,7 +90,7 @@ def _log(a: np.ndarray) -> np.ndarray:
 def placement_density(frame: np.ndarray, detail_mix: float) -> np.ndarray:
     """Probability of each pixel of a frame receiving a Gaussian: (H, W) float64 summing to 1."""
     d = detail_map(frame).astype(np.float64)
-    total = _exact_sum(d)
+    total = _stable_sum(d)
     if not total > 0:
         return np.full(d.shape, 1.0 / d.size)
     return d * ((1.0 - detail_mix) / total) + detail_mix / d.size
@@ -130,7 +132,7 @@ def initial_gaussians(
         # Gaussians on still pixels live long: a still region is then drawn once, not once every few frames.
         still = still_map(frames)[np.clip(y.astype(np.int64), 0, h - 1), np.clip(x.astype(np.int64), 0, w - 1)]
         tscales[still] = max(tscale, config.still_tscale * t)
-        per_frame = _exact_sum(np.minimum(float(t), _SQRT_2PI * tscales)) / t
+        per_frame = _stable_sum(np.minimum(float(t), _SQRT_2PI * tscales)) / t
     density = np.maximum(per_frame * local, 1e-12)  # Gaussians per pixel around each one
     sigma = np.clip(config.init_scale / np.sqrt(density), 0.5, max(h, w) / 2.0)
 
