@@ -135,3 +135,16 @@ def test_gpu_script_ablate_step_runs_a_job_list_side_by_side(tmp_path: Path) -> 
     proc = subprocess.run(["bash", str(REPO / "bench" / "gpu.sh")], env=env, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode != 0 and "set ABLATE_JOBS to a job list file" in proc.stdout
+
+
+def test_step_profile_times_and_profiles_both_stages(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    clip = _blob_clip(tmp_path)
+    bench = _script("step_profile")
+    args = [str(clip), "--frames", "3", "--device", "cpu", "--gaussians", "40", "--steps", "4",
+            "--profile-steps", "2", "--top", "5"]
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out
+    assert "fit: 4 steps in" in out and "rd:  4 steps in" in out and "ms per step" in out
+    assert "=== fit: 2 steps under the profiler" in out and "=== rd: 2 steps under the profiler" in out
+    assert "Self CPU time total" in out
