@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
 
 import numpy as np
@@ -104,8 +105,9 @@ class DecodeStats:
 class _Ahead:
     """A call run on a daemon thread: :meth:`result` waits for it and returns its value or raises its error.
 
-    A daemon thread, not an executor, so that a consumer that stops early never waits at exit for a
-    read still blocked on its input (a pipe whose writer is slow).
+    It only ever decodes a payload already in memory (the input is read on the consumer's thread),
+    so it holds no lock on the input; a daemon thread, not an executor, so that a consumer that
+    stops early does not wait at exit for a decode it no longer needs.
     """
 
     def __init__(self, fn: Callable[[], object]) -> None:
@@ -129,6 +131,11 @@ class _Ahead:
         return self._value
 
 
+def prefetch_default(device: str) -> bool:
+    """Whether :func:`decode_frames` prefetches by default on ``device``: on a CUDA device only."""
+    return str(device).startswith("cuda")
+
+
 def decode_frames(
     reader: GsvReader,
     device: str = "cpu",
@@ -147,15 +154,16 @@ def decode_frames(
     segment's Gaussians x frames rendered (0: no limit); beyond them, LimitError before the
     first segment (or, for a header without a frame count, the segment that crosses it) is decoded.
 
-    With ``prefetch`` the next segment is read and entropy-decoded on a second thread while the
-    frames of the current one are rendered and consumed, so a stream of several segments decodes at
-    the pace of the slower of the two rather than of their sum. None (the default) turns it on for a
-    CUDA device, where the CPU is otherwise idle while the GPU renders; on the CPU the rasterizer
-    keeps the cores busy and there is nothing to overlap. Frames, errors and their order are the
-    same either way: an error in a segment is raised after the frames before it.
+    With ``prefetch`` the next segment is read (before the current one renders, on the caller's
+    thread) and entropy-decoded on a second thread while the frames of the current one are rendered
+    and consumed, so a stream of several segments decodes at the pace of the slower of the two
+    rather than of their sum. None (the default) turns it on for a CUDA device, where the CPU is
+    otherwise idle while the GPU renders; on the CPU the rasterizer keeps the cores busy and there
+    is nothing to overlap. Reading one segment ahead delays a live pipe's frames by a segment, so
+    gsdec leaves it off for standard input. Frames, errors and their order are the same either way:
+    an error in a segment is raised after the frames before it. Memory holds two segments' states.
     """
-    if prefetch is None:
-        prefetch = str(device).startswith("cuda")
+    prefetch = prefetch_default(device) if prefetch is None else prefetch
     h = reader.header
     check_limit_values(max_pixels, max_segment_work)
     wanted = requested_frames(h, start, stop)
@@ -164,8 +172,8 @@ def decode_frames(
     segments = iter(reader.segments())
     produced = 0
 
-    def next_state() -> tuple[Segment, int, int, int, profile0.DecodedSegment | profile1.DecodedSegment] | None:
-        """Read up to the next segment with frames to render and decode it; None after the last one."""
+    def next_job() -> tuple[Segment, int, int, int] | None:
+        """Read up to the next segment with frames to render, its limits checked; None after the last one."""
         nonlocal produced
         for seg in segments:
             lo, hi = seg.first_frame, seg.first_frame + seg.frame_count
@@ -178,19 +186,30 @@ def decode_frames(
             if wanted is None:
                 produced += last - first
                 check_output_pixels(h, produced, max_pixels, through=seg.segment_index)
-            state = bounded_segment_state(h, seg, last - first, max_segment_work, **geometry_opts)
-            return seg, lo, first, last, state
+            return seg, lo, first, last
         return None
 
-    ahead = _Ahead(next_state) if prefetch else None
-    while True:
-        item = ahead.result() if ahead is not None else next_state()
-        if item is None:
-            return
-        seg, lo, first, last, state = item  # type: ignore[misc]
-        del item
-        if prefetch:  # the next segment decodes while this one renders
-            ahead = _Ahead(next_state)
+    def decode(job: tuple[Segment, int, int, int]) -> profile0.DecodedSegment | profile1.DecodedSegment:
+        seg, _, first, last = job
+        return bounded_segment_state(h, seg, last - first, max_segment_work, **geometry_opts)
+
+    job = next_job()
+    ahead = _Ahead(partial(decode, job)) if prefetch and job is not None else None
+    while job is not None:
+        seg, lo, first, last = job
+        state = ahead.result() if ahead is not None else decode(job)
+        ahead = None
+        deferred: Exception | None = None
+        if prefetch:
+            # The next segment is read here, on the consumer's thread (the worker never touches the
+            # input), and decoded on the worker while this one renders. An error in reading it waits
+            # until this segment's frames are out, as in the sequential order.
+            try:
+                job = next_job()
+            except Exception as e:  # noqa: BLE001 - raised below, after this segment's frames
+                job, deferred = None, e
+            if job is not None:
+                ahead = _Ahead(partial(decode, job))
         for k, frame in render_segment(state, h.width, h.height, device, first, last):
             yield lo + k, frame
         del state  # at most two segments' states are held: this one's and the next's
@@ -198,6 +217,10 @@ def decode_frames(
             stats.segments_decoded += 1
         if on_segment is not None:
             on_segment(seg)
+        if deferred is not None:
+            raise deferred
+        if not prefetch:
+            job = next_job()
 
 
 def check_limit_values(max_pixels: int, max_segment_work: int) -> None:

@@ -60,12 +60,67 @@ def test_prefetch_with_a_frame_range(rng: tuple[int, int | None]) -> None:
         assert _run(data, True, start=start, stop=stop)[:2] == _run(data, False, start=start, stop=stop)[:2]
 
 
+class _WatchedInput(io.BytesIO):
+    """A stream that records which threads read it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.readers: set[str] = set()
+
+    def read(self, *args: object) -> bytes:  # type: ignore[override]
+        self.readers.add(threading.current_thread().name)
+        return super().read(*args)  # type: ignore[arg-type]
+
+    def readinto(self, b: object) -> int:  # type: ignore[override]
+        self.readers.add(threading.current_thread().name)
+        return super().readinto(b)  # type: ignore[arg-type]
+
+
+def test_only_the_consumers_thread_reads_the_input() -> None:
+    """The worker decodes payloads already read: it never holds the input (a blocked read of standard
+    input on a daemon thread aborted the interpreter at exit)."""
+    path = next(p for p in STREAMS if "many-segments" in p.name)
+    watched = _WatchedInput(path.read_bytes())
+    seen: set[str] = set()
+    for _ in decode_frames(GsvReader(watched), "cpu", prefetch=True):
+        seen.update(t.name for t in threading.enumerate())
+    assert "gsdec-entropy" in seen  # the prefetch ran
+    assert watched.readers == {threading.current_thread().name}
+
+
 def test_a_consumer_that_stops_early_does_not_wait_for_the_next_segment() -> None:
     path = next(p for p in STREAMS if "profile1-segments" in p.name)
-    gen = decode_frames(GsvReader(io.BytesIO(path.read_bytes())), "cpu")
+    gen = decode_frames(GsvReader(io.BytesIO(path.read_bytes())), "cpu", prefetch=True)
     k, frame = next(gen)
     assert k == 0 and frame.dtype == np.uint8
+    t0 = time.perf_counter()
     gen.close()
+    assert time.perf_counter() - t0 < 5.0
+
+
+def test_prefetch_is_on_by_default_on_cuda_only_and_off_for_standard_input(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    import gscodec.decode
+    from gscodec.cli import gsdec
+    from gscodec.decode import prefetch_default
+
+    assert prefetch_default("cuda") and prefetch_default("cuda:1")
+    assert not prefetch_default("cpu")
+    calls: list[object] = []
+    real = gscodec.decode.decode_frames
+
+    def spy(*args: object, **kw: object):  # type: ignore[no-untyped-def]
+        calls.append(kw.get("prefetch"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(gscodec.decode, "decode_frames", spy)
+    path = next(p for p in STREAMS if "profile1-segments" in p.name)
+    r = CliRunner().invoke(gsdec.main, ["-", "-o", "-", "--device", "cpu", "-q"], input=path.read_bytes())
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(gsdec.main, [str(path), "-o", "-", "--device", "cpu", "-q"])
+    assert r.exit_code == 0, r.output
+    assert calls == [False, None]  # standard input: never; a file: the device's default
 
 
 def test_ahead_hands_over_a_value_or_the_error() -> None:

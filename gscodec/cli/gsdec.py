@@ -215,7 +215,8 @@ def decode(opts: DecodeOptions) -> int:
         progress = Progress(not quiet)
         limits = {"max_pixels": opts.max_pixels, "max_segment_work": opts.max_segment_work}
         frames = (digest_frames(reader, device, digest, **limits, **geometry_opts) if expected is not None
-                  else decode_frames(reader, device, start, stop, stats, **limits, **geometry_opts))
+                  else decode_frames(reader, device, start, stop, stats, **limits,
+                                     prefetch=False if opts.input == "-" else None, **geometry_opts))
         writer_cm = (open_writer(opts.output, h.width, h.height, h.frame_rate, quality=opts.quality)
                      if opts.output is not None else nullcontext(None))
         with writer_cm as writer, progress.task("decoding", want) as advance:

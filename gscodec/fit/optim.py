@@ -115,4 +115,6 @@ class RowAdam:
         params = dict(params)
         if {k: p.shape[1] for k, p in params.items()} != {k: b - a for k, (a, b) in self._cols.items()}:
             raise ValueError("rebind: the parameters' names and widths must stay the same")
+        if any(p.shape[0] != self._m.shape[0] for p in params.values()):
+            raise ValueError(f"rebind: the parameters must have the moments' {self._m.shape[0]} rows")
         self.params = params
