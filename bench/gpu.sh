@@ -5,6 +5,7 @@
 #   bench/gpu.sh                                      # every step
 #   STEPS="install compile render_tests" bench/gpu.sh # some steps
 #   STEPS="install compile ablate" ABLATE_JOBS=jobs.txt bench/gpu.sh  # rd_ablation runs side by side
+#   STEPS="install compile codec profile" bench/gpu.sh                 # where encode and decode time goes
 #
 # Runs from the repository root on a machine with a CUDA GPU, python3, nvcc and ninja, and no
 # network: .whl/ holds the wheels the machine lacks; torch is the machine's. On the GPU machine's image
@@ -225,6 +226,30 @@ step_ablate() {
         grep -E '^fit:|^  [^ ].* λ ' "$f" | sed "s|^|ablate $(basename "$f" .log): |" >>"$SUMMARY_TXT"
     done
     return $(( rc != 0 ))
+}
+step_profile() {
+    # Where the encoder's and the decoder's time goes, on this machine: bench/step_profile.py (the fit's
+    # and the RD stage's steps, timed, then profiled) on PROFILE_CLIP (default flower, 32 frames), and
+    # bench/decode_bench.py on PROFILE_STREAM (default: the codec step's flower stream, when that step
+    # ran) with a stream of its segment repeated PROFILE_SEGMENTS times (default 8), decoded one segment
+    # after the other and with the prefetch. PROFILE_DEVICE (default cuda), PROFILE_ARGS: more arguments
+    # for step_profile.py.
+    local clip=${PROFILE_CLIP:-$DATA/flower_1280x720.264} dev=${PROFILE_DEVICE:-cuda} rc=0
+    local stream=${PROFILE_STREAM:-$RESULTS/flower32.gsv}
+    [ -e "$clip" ] || { echo "profile: no $clip (carry .data, or set PROFILE_CLIP)"; return 1; }
+    # shellcheck disable=SC2086
+    python3 bench/step_profile.py "$clip" --device "$dev" $PROFILE_ARGS 2>&1 | tee "$RESULTS/step_profile.txt"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+    grep -E '^fit:|^rd:|device busy' "$RESULTS/step_profile.txt" | sed 's/^/profile: /' >>"$SUMMARY_TXT"
+    if [ -f "$stream" ]; then
+        python3 bench/decode_bench.py "$stream" --device "$dev" --repeats 3 --segments "${PROFILE_SEGMENTS:-8}" \
+            2>&1 | tee "$RESULTS/decode_profile.txt"
+        [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+        grep -E '^warm decode|segments, ' "$RESULTS/decode_profile.txt" | sed 's/^/profile: /' >>"$SUMMARY_TXT"
+    else
+        echo "profile: no stream at $stream (run the codec step first, or set PROFILE_STREAM); decode not profiled"
+    fi
+    return "$rc"
 }
 # ---------------------------------------------------------------- driver
 

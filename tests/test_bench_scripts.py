@@ -148,3 +148,31 @@ def test_step_profile_times_and_profiles_both_stages(tmp_path: Path, capsys, mon
     assert "fit: 4 steps in" in out and "rd:  4 steps in" in out and "ms per step" in out
     assert "=== fit: 2 steps under the profiler" in out and "=== rd: 2 steps under the profiler" in out
     assert "Self CPU time total" in out
+
+
+def test_gpu_script_profile_step_profiles_the_encoder_and_the_decoder(tmp_path: Path) -> None:
+    """bench/gpu.sh's profile step (run here on the CPU): step_profile.py and decode_bench.py --segments,
+    their key lines in the summary; without a stream it profiles the encoder alone and says so."""
+    import os
+    import subprocess
+    import sys
+
+    clip = _blob_clip(tmp_path)
+    stream = REPO / "conformance" / "cross_device" / "gpu-encoded-carphone-8f-profile1.gsv"
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", STEPS="profile", PROFILE_CLIP=str(clip),
+               PROFILE_DEVICE="cpu", PROFILE_STREAM=str(stream), PROFILE_SEGMENTS="2",
+               PROFILE_ARGS="--frames 3 --gaussians 40 --steps 4 --profile-steps 2 --top 3",
+               OUT=str(tmp_path / "out"), SCRATCH=str(tmp_path / "scratch"))
+    proc = subprocess.run(["bash", str(REPO / "bench" / "gpu.sh")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert "profile: fit: 4 steps in" in summary and "profile: rd:  4 steps in" in summary
+    assert "profile: warm decode:" in summary
+    assert "profile: 2 segments, 8 frames, decode_frames with prefetch" in summary
+
+    env["PROFILE_STREAM"] = str(tmp_path / "none.gsv")
+    proc = subprocess.run(["bash", str(REPO / "bench" / "gpu.sh")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "decode not profiled" in proc.stdout
