@@ -124,7 +124,6 @@ def test_init_does_not_depend_on_where_arrays_lie_in_memory():
     d = want.astype(np.float64)
     for offset in (0, 4, 8, 12, 16, 24, 32, 48):
         assert init_mod._stable_sum(_misaligned(d, offset)) == float(np.cumsum(d.ravel())[-1])
-        assert np.array_equal(init_mod._log(_misaligned(d + 1.0, offset)), init_mod._log(d + 1.0))
 
 
 def test_init_places_gaussians_where_detail_is():

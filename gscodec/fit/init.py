@@ -13,7 +13,6 @@ import math
 
 import cv2
 import numpy as np
-import torch
 
 from gscodec.fit.config import FitConfig
 from gscodec.fit.flow import FlowField
@@ -57,8 +56,8 @@ def detail_map(frame: np.ndarray) -> np.ndarray:
     f = frame.astype(np.float32) / 255.0
     gx = cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
     gy = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
-    # Not cv2.magnitude: its result depends on the buffers' alignment in memory (its vector and
-    # scalar paths round differently), which would make a CPU fit differ from one run to the next.
+    # Not cv2.magnitude: it rounds about a third of its elements differently (a fused multiply-add)
+    # depending on its output buffer's alignment in memory, so CPU fits differed between runs.
     mag = np.sqrt(gx * gx + gy * gy).sum(axis=-1)
     return cv2.GaussianBlur(mag, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REFLECT)
 
@@ -74,17 +73,6 @@ def _stable_sum(a: np.ndarray) -> float:
     """
     flat = np.asarray(a, dtype=np.float64).ravel()
     return float(np.cumsum(flat)[-1]) if flat.size else 0.0
-
-
-def _log(a: np.ndarray) -> np.ndarray:
-    """Natural log (float64) of an array, the same in every element whatever the array's place in memory.
-
-    numpy's SIMD log can differ by a unit in the last place between the vector loop and the scalar
-    elements it leaves at an unaligned start or end, so where an element falls depends on the
-    allocation; torch's tensors are always 64-byte aligned and its vector loop handles the tail with
-    the same vector code.
-    """
-    return torch.tensor(np.asarray(a, dtype=np.float64)).log_().numpy()
 
 
 def placement_density(frame: np.ndarray, detail_mix: float) -> np.ndarray:
@@ -149,9 +137,9 @@ def initial_gaussians(
         "tau": tau[:, None],
         "vel": vel,
         "acc": np.zeros((count, 2)),
-        "log_scale": np.repeat(_log(sigma)[:, None], 2, axis=1),
+        "log_scale": np.repeat(np.log(sigma)[:, None], 2, axis=1),
         "rot": rng.uniform(-math.pi / 2, math.pi / 2, size=(count, 1)),
-        "log_tscale": _log(tscales)[:, None],
+        "log_tscale": np.log(tscales)[:, None],
         "color": color,
         "opacity": np.full((count, 1), math.log(op / (1.0 - op)) if op < 1.0 else 8.0),
     }
