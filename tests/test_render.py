@@ -19,7 +19,7 @@ import torch
 from gscodec.errors import InputError
 from gscodec.model import Gaussians, project, project_frames
 from gscodec.model.params import ATTRIBUTES
-from gscodec.render import available_backends, cpu, render_frame, render_frames, to_uint8
+from gscodec.render import available_backends, cpu, render_frame, render_frames, to_host, to_uint8
 
 ATTR = [a.name for a in ATTRIBUTES]
 
@@ -310,6 +310,43 @@ def test_bad_requests_raise_input_error():
 def test_to_uint8_clamps_and_rounds_half_up():
     x = torch.tensor([-0.3, 0.0, 0.5 / 255, 0.49 / 255, 0.5, 1.0, 1.7])
     assert to_uint8(x).tolist() == [0, 0, 1, 0, 128, 255, 255]
+
+
+def test_to_host_gives_the_frames_as_numpy() -> None:
+    x = to_uint8(torch.rand(2, 5, 7, 3, generator=torch.Generator().manual_seed(3)))
+    out = to_host(x)
+    assert isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == (2, 5, 7, 3)
+    np.testing.assert_array_equal(out, x.numpy())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_to_host_copies_from_the_gpu_through_page_locked_memory(monkeypatch) -> None:
+    x = to_uint8(torch.rand(3, 64, 48, 3, device="cuda"))
+    real_empty = torch.empty
+    pinned = []
+
+    def record(*args, **kwargs):
+        out = real_empty(*args, **kwargs)
+        pinned.append(out.is_pinned())
+        return out
+
+    monkeypatch.setattr(torch, "empty", record)
+    first = to_host(x)
+    assert pinned == [True]
+    np.testing.assert_array_equal(first, x.cpu().numpy())
+    second = to_host(x * 0)  # a second batch while the first is still held: the first is not overwritten
+    np.testing.assert_array_equal(first, x.cpu().numpy())
+    assert not second.any()
+    # where page-locked memory cannot be had, the copy is an ordinary one
+
+    def refuse(*args, **kwargs):
+        if kwargs.get("pin_memory"):
+            raise RuntimeError("CUDA error: out of memory")
+        return real_empty(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "empty", refuse)
+    np.testing.assert_array_equal(to_host(x), x.cpu().numpy())
 
 
 # ---------------------------------------------------------------- CUDA (gsplat) against CPU

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -22,7 +23,7 @@ from gscodec.model.tsw import Gaussians, Splats2D, project_frames
 
 BACKENDS: tuple[str, ...] = ("auto", "cpu", "cuda")
 
-__all__ = ["BACKENDS", "available_backends", "rasterize", "render_frame", "render_frames", "to_uint8"]
+__all__ = ["BACKENDS", "available_backends", "rasterize", "render_frame", "render_frames", "to_host", "to_uint8"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,3 +106,22 @@ def render_frame(g: Gaussians, t: float, width: int, height: int, backend: str =
 def to_uint8(images: Tensor) -> Tensor:
     """The decoder's output step: 8-bit = floor(255 * clamp(C, 0, 1) + 0.5) (round half up), same shape."""
     return torch.floor(images.detach().clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8)
+
+
+def to_host(frames: Tensor) -> np.ndarray:
+    """``frames`` as a numpy array in host memory; from a GPU through page-locked memory.
+
+    A copy from the GPU into ordinary (pageable) memory goes through the driver's staging buffer
+    and runs at a fraction of the bus's speed; into page-locked memory it runs at full speed. The
+    page-locked buffers come from torch's caching host allocator, so after the first batch they
+    are reused, not allocated anew. The array keeps its buffer alive for as long as it is held.
+    Where page-locked memory cannot be had (a limit on locked memory, say) the copy is pageable.
+    """
+    if frames.device.type != "cuda":
+        return frames.detach().cpu().numpy()
+    try:
+        host = torch.empty(frames.shape, dtype=frames.dtype, pin_memory=True)
+    except RuntimeError:
+        return frames.detach().cpu().numpy()
+    host.copy_(frames.detach())
+    return host.numpy()
