@@ -172,38 +172,37 @@ class PriorNet:
         return net, pos + size
 
     def evaluate(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, scale index) per row of ``features`` (N, n_in) int64: exact integer arithmetic.
+        """(mean, scale index) per row of ``features`` (N, n_in) of integers: exact integer arithmetic.
 
         The products and sums are formed in float64 (BLAS) and are exact: inputs lie within ±32767
         (FEATURE_LIMIT, and position features within ±1024), weights within ±32767 and biases within
         ±2^31, so every partial sum is an integer below 2^36 in magnitude, well inside float64's 2^53,
-        whatever the order of summation. Rows are taken in blocks, so memory stays O(block x width).
+        whatever the order of summation. Each shift is folded into the weights and biases it follows:
+        ``(W f + b) >> s = floor(f · (W 2^-s) + b 2^-s)``, where the scaled terms are the same integers
+        times a power of two, so every partial sum is still exact. The output's rounding folds in too:
+        ``((x >> s2) + 8) >> 4 = floor(x 2^-(s2+4) + 1/2)`` for any integer x. Rows are taken in
+        blocks, so memory stays O(block x width). ``features`` may be float64 holding integers: it is
+        then used as it is, not copied.
         """
         f_all = np.asarray(features)
         n = f_all.shape[0]
         mu = np.empty(n, dtype=np.int64)
         k = np.empty(n, dtype=np.int64)
-        w1 = self.w1.astype(np.float64).T
-        b1 = self.b1.astype(np.float64)
-        w2 = self.w2.astype(np.float64).T
-        b2 = self.b2.astype(np.float64)
-        # x >> s == floor(x * 2^-s): scaling an integer below 2^36 by a power of two is exact in float64.
-        down1, down2, out_one = 2.0 ** -self.s1, 2.0 ** -self.s2, float(1 << OUT_FRACTION_BITS)
-        half = float(1 << (OUT_FRACTION_BITS - 1))
+        down1 = 2.0 ** -self.s1
+        w1 = self.w1.astype(np.float64).T * down1
+        b1 = self.b1.astype(np.float64) * down1
+        down2 = 2.0 ** -(self.s2 + OUT_FRACTION_BITS)
+        w2 = self.w2.astype(np.float64).T * down2
+        b2 = self.b2.astype(np.float64) * down2 + 0.5
         for a in range(0, n, EVALUATE_BLOCK):
-            f = f_all[a : a + EVALUATE_BLOCK].astype(np.float64)
+            f = f_all[a : a + EVALUATE_BLOCK].astype(np.float64, copy=False)
             if self.hidden:
                 f = f @ w1
                 f += b1
-                f *= down1
                 np.floor(f, out=f)
                 np.clip(f, 0.0, float(FEATURE_LIMIT), out=f)
             o = f @ w2
             o += b2
-            o *= down2
-            np.floor(o, out=o)
-            o += half
-            o /= out_one
             np.floor(o, out=o)
             mu[a : a + EVALUATE_BLOCK] = np.clip(o[:, 0], -MU_LIMIT, MU_LIMIT)
             k[a : a + EVALUATE_BLOCK] = np.clip(o[:, 1], 0, SCALE_LEVELS - 1)
@@ -429,7 +428,7 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     # Every channel's prior input is a prefix of one row: the position features, then the clamped symbols
     # of the channels in order (0 for a channel not coded). Held as int16 (every feature lies within
     # ±FEATURE_LIMIT) and filled in as channels decode, so no channel's input is built anew.
-    features = np.zeros((n, POSITION_FEATURES + NUM_CHANNELS), dtype=np.int16)
+    features = np.zeros((n, POSITION_FEATURES + NUM_CHANNELS), dtype=np.float64)
     features[:, :POSITION_FEATURES] = position_features(points)
     nets: dict[int, PriorNet] = {}
     for c in coded:
