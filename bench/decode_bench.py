@@ -14,9 +14,10 @@ Stages, per pass over the whole stream (medians over ``--repeats`` passes after 
 
 With ``--segments N`` (N > 1) it also decodes a stream of the first segment repeated N times through
 ``gscodec.decode.decode_frames``, as gsdec does (frames consumed, nothing written), one segment
-after the other and with the prefetch that entropy-decodes the next segment on a second thread
-while the current one renders: the frames per second of a long stream, each way (median of
-``--repeats`` passes).
+after the other, with the prefetch that entropy-decodes the next segment on a second thread
+while the current one renders, and with worker processes that decode several segments ahead at
+once (``--workers``, default as gsdec picks): the frames per second of a long stream, each way
+(median of ``--repeats`` passes).
 
 Also printed: the one-off start-up of a fresh process (interpreter, torch, gsplat; timed by
 running ``python -c "import gscodec.decode, gscodec.render"`` in a child), and frames per
@@ -50,7 +51,7 @@ def one_pass(data: bytes, device: str) -> tuple[dict[str, float], int]:
     from gscodec.decode import RENDER_BATCH, RENDER_BATCH_PIXELS, decode_segment_state
     from gscodec.geometry import decode_points
     from gscodec.model.tsw import Gaussians
-    from gscodec.render import render_frames, to_uint8
+    from gscodec.render import render_frames, to_host, to_uint8
 
     t = dict.fromkeys(("read", "geometry", "attributes", "upload", "render", "output"), 0.0)
     frames = 0
@@ -89,7 +90,7 @@ def one_pass(data: bytes, device: str) -> tuple[dict[str, float], int]:
                 images = render_frames(g, ks, h.width, h.height, backend=backend)
             _sync(device)
             t1 = time.perf_counter()
-            out = to_uint8(images).cpu().numpy()
+            out = to_host(to_uint8(images))
             t2 = time.perf_counter()
             t["render"] += t1 - t0
             t["output"] += t2 - t1
@@ -115,14 +116,15 @@ def repeated_stream(data: bytes, count: int) -> bytes:
     return out.getvalue()
 
 
-def stream_pass(data: bytes, device: str, prefetch: bool) -> tuple[float, int]:
-    """Seconds and frames for decode_frames over the whole stream (frames consumed, not written)."""
+def stream_pass(data: bytes, device: str, prefetch: bool, workers: int = 1) -> tuple[float, int]:
+    """Seconds and frames for decode_frames over the whole stream (frames consumed, not written); the
+    worker processes, if any, are started within the time, as in a gsdec run."""
     from gscodec.bitstream import GsvReader
     from gscodec.decode import decode_frames
 
     _sync(device)
     t0 = time.perf_counter()
-    frames = sum(1 for _ in decode_frames(GsvReader(io.BytesIO(data)), device, prefetch=prefetch))
+    frames = sum(1 for _ in decode_frames(GsvReader(io.BytesIO(data)), device, prefetch=prefetch, workers=workers))
     _sync(device)
     return time.perf_counter() - t0, frames
 
@@ -140,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--segments", type=int, default=0,
-                    help="also decode the first segment repeated N times, with and without prefetch")
+                    help="also decode the first segment repeated N times: sequentially, with the prefetch "
+                         "thread, and with worker processes")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="worker processes for the --segments run (default: as gsdec picks on this machine)")
     args = ap.parse_args(argv)
     data = Path(args.stream).read_bytes()
     start = startup_seconds()
@@ -159,12 +164,17 @@ def main(argv: list[str] | None = None) -> int:
           f"a {frames}-frame gsdec run with start-up: {frames / (total + start):.1f} frames/s")
     if args.segments > 1:
         long = repeated_stream(data, args.segments)
-        for prefetch in (False, True):
-            stream_pass(long, args.device, prefetch)  # warm-up
-            times = [stream_pass(long, args.device, prefetch) for _ in range(max(1, args.repeats))]
+        from gscodec.decode import default_workers
+
+        ways = [(False, 0, "one segment after the other"), (True, 1, "with prefetch (next segment on a second thread)")]
+        workers = args.workers or default_workers()
+        if workers > 1:
+            ways.append((True, workers, f"with {workers} worker processes"))
+        for prefetch, n_workers, how in ways:
+            stream_pass(long, args.device, prefetch, n_workers)  # warm-up
+            times = [stream_pass(long, args.device, prefetch, n_workers) for _ in range(max(1, args.repeats))]
             sec = statistics.median(t for t, _ in times)
             n = times[0][1]
-            how = "with prefetch (next segment on a second thread)" if prefetch else "one segment after the other"
             print(f"{args.segments} segments, {n} frames, decode_frames {how}: {sec:.3f} s, {n / sec:.1f} frames/s")
     return 0
 

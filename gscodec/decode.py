@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from gscodec.bitstream import PROFILE_CODED, PROFILE_RAW, GsvReader, Segment, SequenceHeader, profile0, profile1
+from gscodec.bitstream.worker import WorkerPool
 from gscodec.errors import InputError, LimitError, RuntimeFailure, StreamError, UnsupportedError
 
 RENDER_BATCH = 8
@@ -70,7 +72,7 @@ def render_segment(state: profile0.DecodedSegment | profile1.DecodedSegment, wid
                    first: int = 0, last: int = 1) -> Iterator[tuple[int, np.ndarray]]:
     """Render segment-local frames ``first .. last-1`` of a decoded segment: ``(k, (H, W, 3) uint8)``."""
     from gscodec.model.tsw import Gaussians
-    from gscodec.render import render_frames, to_uint8
+    from gscodec.render import render_frames, to_host, to_uint8
 
     g = Gaussians.from_arrays(state.gaussian_arrays(), device=device)
     backend = "cuda" if device.startswith("cuda") else "cpu"
@@ -80,7 +82,7 @@ def render_segment(state: profile0.DecodedSegment | profile1.DecodedSegment, wid
         try:
             with torch.no_grad():
                 images = render_frames(g, [float(k) for k in ks], width, height, backend=backend)
-                frames = to_uint8(images).cpu().numpy()
+                frames = to_host(to_uint8(images))
         except RuntimeError as exc:  # torch reports a failed allocation as a RuntimeError
             if not _out_of_memory(exc):
                 raise
@@ -136,6 +138,33 @@ def prefetch_default(device: str) -> bool:
     return str(device).startswith("cuda")
 
 
+MAX_DEFAULT_WORKERS = 8
+"""Most entropy-decoding processes :func:`default_workers` picks."""
+
+
+def default_workers() -> int:
+    """Entropy-decoding processes for a stream of several segments on a GPU: half the CPU cores this
+    process may use, at most MAX_DEFAULT_WORKERS; fewer than two means none (one thread decodes ahead)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    n = min(MAX_DEFAULT_WORKERS, cores // 2)
+    return n if n >= 2 else 1
+
+
+class _Done:
+    """A handle for work already done (or refused): ``result()`` returns its value or raises its error."""
+
+    def __init__(self, value: object = None, error: BaseException | None = None) -> None:
+        self._value, self._error = value, error
+
+    def result(self) -> object:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def decode_frames(
     reader: GsvReader,
     device: str = "cpu",
@@ -146,6 +175,7 @@ def decode_frames(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_segment_work: int = DEFAULT_MAX_SEGMENT_WORK,
     prefetch: bool | None = None,
+    workers: int | None = None,
     **geometry_opts: object,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, frame)`` for frames ``start .. stop-1``: (H, W, 3) uint8 RGB.
@@ -160,10 +190,22 @@ def decode_frames(
     rather than of their sum. None (the default) turns it on for a CUDA device, where the CPU is
     otherwise idle while the GPU renders; on the CPU the rasterizer keeps the cores busy and there
     is nothing to overlap. Reading one segment ahead delays a live pipe's frames by a segment, so
-    gsdec leaves it off for standard input. Frames, errors and their order are the same either way:
-    an error in a segment is raised after the frames before it. Memory holds two segments' states.
+    gsdec leaves it off for standard input.
+
+    ``workers`` (with ``prefetch``; None: :func:`default_workers`) above 1 decodes the segments after the
+    first of a profile 1 stream in that many child processes (:mod:`gscodec.bitstream.worker`), as
+    many segments read and decoded ahead at once: a stream of many segments renders at the GPU's pace
+    rather than one core's. The first segment decodes on the thread, so that the first frames do not
+    wait for the processes to start, and a stream of one segment never starts them.
+
+    Frames, errors and their order are the same either way: an error in a segment is raised after the
+    frames before it. Memory holds the current segment's state and those decoded ahead (one, or
+    ``workers``).
     """
     prefetch = prefetch_default(device) if prefetch is None else prefetch
+    workers = (default_workers() if workers is None else workers) if prefetch else 0
+    if workers < 0:
+        raise InputError(f"workers {workers}: must be 0 or more")
     h = reader.header
     check_limit_values(max_pixels, max_segment_work)
     wanted = requested_frames(h, start, stop)
@@ -193,34 +235,81 @@ def decode_frames(
         seg, _, first, last = job
         return bounded_segment_state(h, seg, last - first, max_segment_work, **geometry_opts)
 
-    job = next_job()
-    ahead = _Ahead(partial(decode, job)) if prefetch and job is not None else None
-    while job is not None:
-        seg, lo, first, last = job
-        state = ahead.result() if ahead is not None else decode(job)
-        ahead = None
-        deferred: Exception | None = None
-        if prefetch:
-            # The next segment is read here, on the consumer's thread (the worker never touches the
-            # input), and decoded on the worker while this one renders. An error in reading it waits
-            # until this segment's frames are out, as in the sequential order.
+    if not prefetch:
+        while (job := next_job()) is not None:
+            seg, lo, first, last = job
+            yield from _render_job(decode(job), h, device, lo, first, last)
+            _segment_done(seg, stats, on_segment)
+        return
+
+    # Decoding ahead: ``pending`` holds the segments read (on this thread) and being decoded, in order.
+    pool = WorkerPool(workers) if workers > 1 and h.profile == PROFILE_CODED else None
+    depth = pool.size if pool is not None else 1
+    pending: deque[tuple[tuple[Segment, int, int, int], object]] = deque()
+    deferred: Exception | None = None  # an error reading the stream, raised after the frames before it
+    exhausted = False
+
+    def submit(job: tuple[Segment, int, int, int]) -> object:
+        seg, _, first, last = job
+        if pool is None or not pending and seg is first_segment:
+            return _Ahead(partial(decode, job))
+        declared = segment_gaussians(h, seg)
+        if declared is not None:
+            try:
+                check_segment_work(seg, declared, last - first, max_segment_work)
+            except LimitError as e:
+                return _Done(error=e)
+        return pool.submit(seg.payload, dict(geometry_opts))
+
+    def fill() -> None:
+        nonlocal deferred, exhausted
+        while not exhausted and deferred is None and len(pending) < depth:
             try:
                 job = next_job()
-            except Exception as e:  # noqa: BLE001 - raised below, after this segment's frames
-                job, deferred = None, e
-            if job is not None:
-                ahead = _Ahead(partial(decode, job))
-        for k, frame in render_segment(state, h.width, h.height, device, first, last):
-            yield lo + k, frame
-        del state  # at most two segments' states are held: this one's and the next's
-        if stats is not None:
-            stats.segments_decoded += 1
-        if on_segment is not None:
-            on_segment(seg)
+            except Exception as e:  # noqa: BLE001 - raised after the frames of the segments read before it
+                deferred = e
+                return
+            if job is None:
+                exhausted = True
+                return
+            pending.append((job, submit(job)))
+
+    first_segment: Segment | None = None
+    try:
+        try:
+            job = next_job()
+        except Exception as e:  # noqa: BLE001
+            job, deferred = None, e
+        if job is not None:
+            first_segment = job[0]
+            pending.append((job, submit(job)))
+        while pending:
+            job, handle = pending.popleft()
+            state = handle.result()  # type: ignore[attr-defined]
+            seg, lo, first, last = job
+            check_segment_work(seg, len(state), last - first, max_segment_work)
+            fill()  # the segments after it are read here and decode while this one renders
+            yield from _render_job(state, h, device, lo, first, last)
+            del state  # the states held are this one's and those decoding ahead
+            _segment_done(seg, stats, on_segment)
         if deferred is not None:
             raise deferred
-        if not prefetch:
-            job = next_job()
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _render_job(state: profile0.DecodedSegment | profile1.DecodedSegment, h: SequenceHeader, device: str,
+                lo: int, first: int, last: int) -> Iterator[tuple[int, np.ndarray]]:
+    for k, frame in render_segment(state, h.width, h.height, device, first, last):
+        yield lo + k, frame
+
+
+def _segment_done(seg: Segment, stats: DecodeStats | None, on_segment: Callable[[Segment], None] | None) -> None:
+    if stats is not None:
+        stats.segments_decoded += 1
+    if on_segment is not None:
+        on_segment(seg)
 
 
 def check_limit_values(max_pixels: int, max_segment_work: int) -> None:

@@ -43,10 +43,11 @@ def test_decode_bench_times_a_long_stream_with_and_without_prefetch(capsys) -> N
     assert all((frames[k][1] == frames[k + 4][1]).all() and (frames[k][1] == frames[k + 8][1]).all() for k in range(4))
     assert bench.stream_pass(long, "cpu", True)[1] == 12
     assert bench.main([str(REPO / "conformance" / "cross_device" / "gpu-encoded-carphone-8f-profile1.gsv"),
-                       "--repeats", "1", "--segments", "3"]) == 0
+                       "--repeats", "1", "--segments", "3", "--workers", "2"]) == 0
     out = capsys.readouterr().out
     assert "3 segments, 12 frames, decode_frames one segment after the other" in out
     assert "3 segments, 12 frames, decode_frames with prefetch" in out
+    assert "3 segments, 12 frames, decode_frames with 2 worker processes" in out
 
 
 def _blob_clip(tmp_path: Path) -> Path:

@@ -1,10 +1,13 @@
-"""decode_frames' prefetch (the next segment entropy-decoded on a second thread while the current one renders)
-gives the same frames, the same errors and the same order as decoding one segment after the other."""
+"""decode_frames' prefetch (the next segment entropy-decoded on a second thread while the current one renders,
+or the next few in worker processes) gives the same frames, the same errors and the same order as decoding
+one segment after the other."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -12,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gscodec.bitstream.worker as worker
 from gscodec.bitstream import GsvReader
-from gscodec.decode import DecodeStats, _Ahead, decode_frames
-from gscodec.errors import GscodecError
+from gscodec.decode import DecodeStats, _Ahead, decode_frames, default_workers
+from gscodec.errors import GscodecError, RuntimeFailure, StreamError
 
 STREAMS = sorted((Path(__file__).resolve().parent.parent / "conformance" / "streams").glob("*/*.gsv"))
 
@@ -37,10 +41,124 @@ def _run(data: bytes, prefetch: bool, **kw: object) -> tuple[list[tuple[int, str
 def test_prefetch_decodes_every_conformance_stream_as_the_sequential_decoder(path: Path) -> None:
     data = path.read_bytes()
     seq = _run(data, prefetch=False)
-    pre = _run(data, prefetch=True)
-    assert pre[0] == seq[0]  # the same frames, in the same order (also the ones before an error)
-    assert pre[1] == seq[1]  # the same error, raised after the same frames
-    assert pre[2].segments_decoded == seq[2].segments_decoded
+    for workers in (1, 3):
+        pre = _run(data, prefetch=True, workers=workers)
+        assert pre[0] == seq[0]  # the same frames, in the same order (also the ones before an error)
+        assert pre[1] == seq[1]  # the same error, raised after the same frames
+        assert pre[2].segments_decoded == seq[2].segments_decoded
+
+
+class _PoolSpy:
+    """Records the worker pools decode_frames starts, and the payloads each was given."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import gscodec.decode
+
+        self.pools: list[worker.WorkerPool] = []
+        self.submitted = 0
+        spy = self
+
+        class Pool(worker.WorkerPool):
+            def __init__(self, size: int) -> None:
+                super().__init__(size)
+                spy.pools.append(self)
+
+            def submit(self, payload: bytes, geometry_opts: dict[str, object]):  # type: ignore[no-untyped-def]
+                spy.submitted += 1
+                return super().submit(payload, geometry_opts)
+
+        monkeypatch.setattr(gscodec.decode, "WorkerPool", Pool)
+
+
+def test_worker_processes_decode_the_segments_after_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = next(p for p in STREAMS if "profile1-segments" in p.name)
+    data = path.read_bytes()
+    spy = _PoolSpy(monkeypatch)
+    seq = _run(data, prefetch=False)
+    pre = _run(data, prefetch=True, workers=3)
+    assert pre[:2] == seq[:2] and pre[1] is None
+    assert seq[2].segments_decoded == 4
+    assert spy.submitted == seq[2].segments_decoded - 1  # all but the first, which the thread decodes
+    assert len(spy.pools) == 1 and not spy.pools[0]._workers  # the processes are gone at the end
+    # a faulty second segment: its error comes from a worker, after the first segment's frames
+    faulty = [p for p in STREAMS if "-p1-" in p.name]
+    assert faulty
+    worker_errors = 0
+    for path in faulty:
+        before = spy.submitted
+        frames, error, _ = _run(path.read_bytes(), prefetch=True, workers=2)
+        if spy.submitted > before and frames and error:
+            worker_errors += 1
+    assert worker_errors >= 5
+
+
+def test_a_stream_of_one_segment_starts_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    one = [p for p in STREAMS if "profile1" in p.name and _run(p.read_bytes(), False)[2].segments_decoded == 1]
+    assert one
+    spy = _PoolSpy(monkeypatch)
+    _run(one[0].read_bytes(), prefetch=True, workers=4)
+    assert spy.submitted == 0
+
+
+def test_a_consumer_that_stops_early_kills_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = next(p for p in STREAMS if "profile1-segments" in p.name)
+    spy = _PoolSpy(monkeypatch)
+    gen = decode_frames(GsvReader(io.BytesIO(path.read_bytes())), "cpu", prefetch=True, workers=2)
+    next(gen)
+    procs = []
+    while not procs:  # the workers start once the first segment is decoded and the next ones are read
+        next(gen)
+        procs = [w.proc for w in spy.pools[0]._workers]
+    t0 = time.perf_counter()
+    gen.close()
+    assert time.perf_counter() - t0 < 5.0
+    assert all(p.poll() is not None for p in procs)
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = next(p for p in STREAMS if "profile1-segments" in p.name)
+    spy = _PoolSpy(monkeypatch)
+    gen = decode_frames(GsvReader(io.BytesIO(path.read_bytes())), "cpu", prefetch=True, workers=2)
+    next(gen)
+    while not spy.pools[0]._workers:
+        next(gen)
+    for w in spy.pools[0]._workers:
+        os.kill(w.proc.pid, signal.SIGKILL)
+    with pytest.raises(RuntimeFailure, match="worker process ended unexpectedly.*--jobs 1"):
+        for _ in gen:
+            pass
+
+
+def test_worker_protocol_round_trip_and_errors() -> None:
+    from gscodec.bitstream import profile1
+
+    path = next(p for p in STREAMS if "profile1" in p.name and "segments" in p.name)
+    seg = next(iter(GsvReader(io.BytesIO(path.read_bytes())).segments()))
+    pool = worker.WorkerPool(2)
+    try:
+        good = pool.submit(seg.payload, {})
+        bad = pool.submit(seg.payload[:-3], {})
+        again = pool.submit(seg.payload, {})
+        state = good.result()
+        assert state.state_hash() == profile1.decode_segment(seg.payload).state_hash()
+        with pytest.raises(StreamError) as err:
+            bad.result()
+        with pytest.raises(StreamError) as ref:
+            profile1.decode_segment(seg.payload[:-3])
+        assert str(err.value) == str(ref.value)  # the worker's error, as the decoder in this process words it
+        assert again.result().state_hash() == state.state_hash()
+    finally:
+        pool.close()
+    # an error that does not pickle comes back as its text
+    ok, value = worker._result(b"", {"no_such_option": lambda: None})
+    assert not ok and isinstance(value, (GscodecError, TypeError))
+
+
+def test_default_workers_leave_half_the_cores() -> None:
+    n = default_workers()
+    assert 1 <= n <= 8
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    assert n == 1 or n == min(8, cores // 2)
 
 
 def test_the_conformance_suite_exercises_errors_after_frames() -> None:

@@ -71,6 +71,7 @@ class DecodeOptions:
     verify: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS  # 0: no limit
     max_segment_work: int = DEFAULT_MAX_SEGMENT_WORK  # 0: no limit
+    jobs: int | None = None  # entropy-decoding processes on a GPU; None: decode_frames' default
 
 
 STREAM_STATE = "stream.state"
@@ -216,7 +217,8 @@ def decode(opts: DecodeOptions) -> int:
         limits = {"max_pixels": opts.max_pixels, "max_segment_work": opts.max_segment_work}
         frames = (digest_frames(reader, device, digest, **limits, **geometry_opts) if expected is not None
                   else decode_frames(reader, device, start, stop, stats, **limits,
-                                     prefetch=False if opts.input == "-" else None, **geometry_opts))
+                                     prefetch=False if opts.input == "-" else None, workers=opts.jobs,
+                                     **geometry_opts))
         writer_cm = (open_writer(opts.output, h.width, h.height, h.frame_rate, quality=opts.quality)
                      if opts.output is not None else nullcontext(None))
         with writer_cm as writer, progress.task("decoding", want) as advance:
@@ -261,10 +263,15 @@ def decode(opts: DecodeOptions) -> int:
 @click.option("--max-segment-work", type=click.IntRange(min=0), default=DEFAULT_MAX_SEGMENT_WORK, metavar="N",
               help="Refuse a segment whose Gaussians x frames to render exceed N, before decoding it. "
                    "Default 2^32: 2^22 Gaussians (the format's most) over 1024 frames. 0: no limit.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="On a GPU, decode up to N segments ahead at once, each in its own process, while the GPU "
+                   "renders. Default: half the CPU cores, at most 8; 1: one segment ahead, on a thread. "
+                   "(On the CPU, and from standard input, segments decode one after the other.)")
 @quiet_option
 @verbose_option
 def main(input: str, output: str | None, device: str, frames: str | None, quality: str, tmc3: str | None,
-         verify: str | None, max_pixels: int, max_segment_work: int, quiet: bool, verbose: int) -> None:
+         verify: str | None, max_pixels: int, max_segment_work: int, jobs: int | None, quiet: bool,
+         verbose: int) -> None:
     """Decode IN.gsv (or - for standard input) to frames.
 
     \b
@@ -275,7 +282,7 @@ def main(input: str, output: str | None, device: str, frames: str | None, qualit
       gsdec s.gsv --verify s.md5        check against expected MD5s, write nothing
     """
     opts = DecodeOptions(input, output, device, frames, quality, tmc3, quiet, verbose, verify, max_pixels,
-                         max_segment_work)
+                         max_segment_work, jobs)
     run_command("gsdec", verbose, lambda: decode(opts))
 
 

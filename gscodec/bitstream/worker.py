@@ -1,0 +1,187 @@
+"""Entropy decoding of profile 1 segments in child processes, so that several segments decode at once.
+
+A segment's entropy decoding (octree, fixed-point priors, range decoder) is sequential and runs on one
+CPU core; on a GPU it takes several times as long as rendering the segment. Segments are coded
+independently, so a stream of many segments can have several decoded at once, each in its own process,
+and render at the GPU's pace instead of one core's.
+
+``python -m gscodec.bitstream.worker`` is one such process. It reads jobs from standard input and
+writes results to standard output, in order, each message a pickle preceded by its length (8 bytes,
+little-endian): a job is ``(payload, geometry_opts)``, a result ``(True, DecodedSegment)`` or
+``(False, exception)``. End of input ends it. It imports numpy and constriction, not torch, so it
+starts in a fraction of a second. The messages pass only between gscodec and the processes it
+started: the stream's bytes travel inside a job as bytes, never as a pickle.
+
+:class:`WorkerPool` is the parent's side.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+from gscodec.errors import RuntimeFailure
+
+LENGTH = struct.Struct("<Q")
+
+#: Environment for a worker: one thread for numpy's BLAS (a worker is one core's work; several at once
+#: must not each start a thread per core).
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def read_message(stream: BinaryIO) -> object | None:
+    """The next message on ``stream``, or None at its end (or a message cut short by it)."""
+    head = stream.read(LENGTH.size)
+    if len(head) < LENGTH.size:
+        return None
+    (size,) = LENGTH.unpack(head)
+    body = stream.read(size)
+    if len(body) < size:
+        return None
+    return pickle.loads(body)
+
+
+def write_message(stream: BinaryIO, message: object) -> None:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(LENGTH.pack(len(body)))
+    stream.write(body)
+    stream.flush()
+
+
+def _result(payload: bytes, geometry_opts: dict[str, object]) -> tuple[bool, object]:
+    """What a job gives: the decoded state, or the error that decoding raised (as a picklable exception)."""
+    from gscodec.bitstream import profile1
+
+    try:
+        return True, profile1.decode_segment(payload, **geometry_opts)
+    except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it in the segment's place
+        try:
+            pickle.dumps(e)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle travels as its text
+            return False, RuntimeFailure(f"decoding a segment failed: {type(e).__name__}: {e}")
+        return False, e
+
+
+def main() -> int:
+    # Results go to a private copy of standard output; anything printed (a library's warning, a
+    # subprocess's chatter) goes to standard error and cannot corrupt the messages.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    inp = sys.stdin.buffer
+    while True:
+        job = read_message(inp)
+        if job is None:
+            return 0
+        payload, geometry_opts = job
+        write_message(out, _result(payload, geometry_opts))
+
+
+class _Worker:
+    """One child process, and a thread that drains its results as they come (so that the child never
+    blocks writing a result while the parent writes it a job)."""
+
+    def __init__(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # the directory holding the gscodec package
+        env = dict(os.environ, **_ONE_THREAD)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gscodec.bitstream.worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        )
+        self._results: queue.SimpleQueue[object | None] = queue.SimpleQueue()
+        threading.Thread(target=self._drain, name="gsdec-worker-results", daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            try:
+                message = read_message(self.proc.stdout)
+            except Exception:  # noqa: BLE001 - a garbled message ends the worker's results like its exit
+                message = None
+            self._results.put(message)
+            if message is None:
+                return
+
+    def submit(self, payload: bytes, geometry_opts: dict[str, object]) -> None:
+        assert self.proc.stdin is not None
+        try:
+            write_message(self.proc.stdin, (payload, geometry_opts))
+        except (BrokenPipeError, OSError):
+            pass  # the worker is gone; result() says so
+
+    def result(self) -> object:
+        message = self._results.get()
+        if message is None:
+            self._results.put(None)  # every later result() sees the end too
+            code = self.proc.poll()
+            raise RuntimeFailure(
+                "an entropy-decoding worker process ended unexpectedly"
+                + (f" (exit status {code})" if code is not None else "")
+                + "; decode with --jobs 1 to decode on one core"
+            )
+        ok, value = message  # type: ignore[misc]
+        if ok:
+            return value
+        raise value  # type: ignore[misc]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+
+class WorkerPool:
+    """``size`` worker processes, started on first use, that decode profile 1 payloads; jobs go to them in
+    turn and their results come back in the order the jobs were submitted (:meth:`submit` returns a
+    handle whose ``result()`` waits for it). With at most ``size`` jobs outstanding, as the decoder keeps
+    it, every job finds its worker idle. :meth:`close` kills the processes (a consumer that stops early
+    does not wait for decodes it no longer needs)."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("a worker pool needs at least one worker")
+        self.size = size
+        self._workers: list[_Worker] = []
+        self._next = 0
+
+    def submit(self, payload: bytes, geometry_opts: dict[str, object]) -> _Handle:
+        if not self._workers:
+            try:
+                self._workers = [_Worker() for _ in range(self.size)]
+            except OSError as e:
+                self.close()
+                raise RuntimeFailure(f"could not start entropy-decoding worker processes: {e}") from None
+        worker = self._workers[self._next]
+        self._next = (self._next + 1) % self.size
+        worker.submit(payload, geometry_opts)
+        return _Handle(worker)
+
+    def close(self) -> None:
+        for w in self._workers:
+            w.close()
+        self._workers = []
+
+
+class _Handle:
+    def __init__(self, worker: _Worker) -> None:
+        self._worker = worker
+
+    def result(self) -> object:
+        return self._worker.result()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
