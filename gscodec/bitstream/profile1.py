@@ -428,7 +428,7 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     # Every channel's prior input is a prefix of one row: the position features, then the clamped symbols
     # of the channels in order (0 for a channel not coded). Held as int16 (every feature lies within
     # ±FEATURE_LIMIT) and filled in as channels decode, so no channel's input is built anew.
-    features = np.zeros((n, POSITION_FEATURES + NUM_CHANNELS), dtype=np.float64)
+    features = np.zeros((n, POSITION_FEATURES + NUM_CHANNELS), dtype=np.int16)
     features[:, :POSITION_FEATURES] = position_features(points)
     nets: dict[int, PriorNet] = {}
     for c in coded:
