@@ -154,6 +154,24 @@ def test_worker_protocol_round_trip_and_errors() -> None:
     assert not ok and isinstance(value, (GscodecError, TypeError))
 
 
+def test_a_worker_decodes_without_importing_torch() -> None:
+    """A worker starts in a fraction of a second because it imports numpy and constriction only."""
+    import subprocess
+    import sys
+
+    path = next(p for p in STREAMS if "profile1-segments" in p.name)
+    code = (
+        "import io, sys\n"
+        "from gscodec.bitstream import GsvReader\n"
+        "import gscodec.bitstream.worker as w\n"
+        f"seg = next(iter(GsvReader(open({str(path)!r}, 'rb')).segments()))\n"
+        "ok, state = w._result(seg.payload, {})\n"
+        "print(ok, len(state), 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "True" and int(out[1]) > 0 and out[2] == "False"
+
+
 def test_default_workers_leave_half_the_cores() -> None:
     n = default_workers()
     assert 1 <= n <= 8

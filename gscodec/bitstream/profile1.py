@@ -42,9 +42,10 @@ from gscodec.entropy import K as SCALE_LEVELS
 from gscodec.entropy import R as RESIDUAL_LIMIT
 from gscodec.entropy import decode_residuals, encode_residuals
 from gscodec.errors import LimitError, StreamError
-from gscodec.geometry import MAX_POINTS, canonical_order, declared_points, decode_points, encode_points
+from gscodec.geometry import CODEC_NAMES, MAX_POINTS, canonical_order, declared_points, decode_points, encode_points
 
 MAX_GAUSSIANS = MAX_POINTS
+_GEOMETRY_IDS = frozenset(i for i, _ in CODEC_NAMES)
 
 CHANNELS: tuple[tuple[str, int], ...] = (
     ("opacity", 0),
@@ -388,14 +389,12 @@ def encode_segment(points: np.ndarray, q: np.ndarray, steps: np.ndarray, nets: d
 
 def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     """Unpack a profile 1 payload to its integer state, checking every size before it is used."""
-    from gscodec.bitstream.profile0 import GEOMETRY_NAMES
-
     if len(payload) < HEAD.size:
         raise StreamError("corrupt stream: profile 1 segment payload too short")
     n, codec, xy_shift, t_shift, hidden, mask, _reserved, geometry_size = HEAD.unpack_from(payload)
     if n > MAX_GAUSSIANS:
         raise LimitError(f"segment holds {n} Gaussians, more than the limit of {MAX_GAUSSIANS}")
-    if codec not in GEOMETRY_NAMES:
+    if codec not in _GEOMETRY_IDS:
         raise StreamError(f"corrupt stream: unknown geometry codec {codec}")
     if xy_shift > MAX_POSITION_SHIFT or t_shift > MAX_POSITION_SHIFT:
         raise StreamError(f"corrupt stream: position shift above {MAX_POSITION_SHIFT}")

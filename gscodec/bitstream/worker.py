@@ -84,8 +84,9 @@ def main() -> int:
 
 
 class _Worker:
-    """One child process, and a thread that drains its results as they come (so that the child never
-    blocks writing a result while the parent writes it a job)."""
+    """One child process, a thread that writes it its jobs (so that submitting never waits for the child
+    to start or to finish the job before) and a thread that drains its results as they come (so that
+    the child never blocks writing a result while a job is being written to it)."""
 
     def __init__(self) -> None:
         root = str(Path(__file__).resolve().parents[2])  # the directory holding the gscodec package
@@ -96,7 +97,17 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
         )
         self._results: queue.SimpleQueue[object | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[bytes, dict[str, object]] | None] = queue.SimpleQueue()
         threading.Thread(target=self._drain, name="gsdec-worker-results", daemon=True).start()
+        threading.Thread(target=self._feed, name="gsdec-worker-jobs", daemon=True).start()
+
+    def _feed(self) -> None:
+        assert self.proc.stdin is not None
+        while (job := self._jobs.get()) is not None:
+            try:
+                write_message(self.proc.stdin, job)
+            except (BrokenPipeError, OSError, ValueError):
+                return  # the worker is gone (or closed): its results end, and result() says so
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
@@ -110,11 +121,7 @@ class _Worker:
                 return
 
     def submit(self, payload: bytes, geometry_opts: dict[str, object]) -> None:
-        assert self.proc.stdin is not None
-        try:
-            write_message(self.proc.stdin, (payload, geometry_opts))
-        except (BrokenPipeError, OSError):
-            pass  # the worker is gone; result() says so
+        self._jobs.put((payload, geometry_opts))
 
     def result(self) -> object:
         message = self._results.get()
@@ -132,6 +139,7 @@ class _Worker:
         raise value  # type: ignore[misc]
 
     def close(self) -> None:
+        self._jobs.put(None)
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
