@@ -404,6 +404,68 @@ def test_no_frames_and_dropped_writers_leave_nothing(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
+def test_writer_copies_each_frame_so_the_caller_may_reuse_its_array(tmp_path: Path) -> None:
+    dest = tmp_path / "out.y4m"
+    buf = np.zeros((8, 8, 3), np.uint8)
+    with open_writer(dest, 8, 8, NTSC) as writer:
+        for k in range(12):  # more than the queue holds
+            buf[:] = 20 * k
+            writer.write(buf)
+    frames, _, _ = read_all(dest)
+    got = np.array([int(f[0, 0, 0]) for f in frames])
+    assert len(got) == 12 and np.abs(got - 20 * np.arange(12)).max() <= MAX_444  # each frame as it was written
+
+
+@pytest.mark.parametrize("fail_at", [0, 2, 10])
+def test_an_error_on_the_writing_thread_is_raised_with_the_frames_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int
+) -> None:
+    import gscodec.video.writer as w
+
+    real = w._Y4mSink.write
+    seen = {"n": 0}
+
+    def failing(self, rgb):  # type: ignore[no-untyped-def]
+        if seen["n"] == fail_at:
+            raise OSError(28, "No space left on device")
+        seen["n"] += 1
+        real(self, rgb)
+
+    monkeypatch.setattr(w._Y4mSink, "write", failing)
+    dest = tmp_path / "out.y4m"
+    with pytest.raises(RuntimeFailure, match=f"cannot write frame {fail_at} to .*No space left on device"):
+        with open_writer(dest, 8, 8, NTSC) as writer:
+            for _ in range(40):
+                writer.write(np.zeros((8, 8, 3), np.uint8))
+    assert os.listdir(tmp_path) == []  # aborted: nothing left
+
+
+def test_a_reader_that_goes_away_is_reported_after_the_frames_it_took(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gscodec.video.writer as w
+
+    real = w._Y4mSink.write
+    count = {"n": 0}
+
+    def closing(self, rgb):  # type: ignore[no-untyped-def]
+        if count["n"] == 3:
+            raise BrokenPipeError(32, "Broken pipe")
+        count["n"] += 1
+        real(self, rgb)
+
+    monkeypatch.setattr(w._Y4mSink, "write", closing)
+    sink = io.BytesIO()
+    writer = w.VideoWriter.__new__(w.VideoWriter)  # a writer onto an in-memory "pipe"
+    writer.__dict__.update(dest="-", kind="y4m", width=8, height=8, fps=NTSC, quality="lossless",
+                           frames_written=0, _done=False, _final=None, _temp=None)
+    writer._sink = w._Y4mSink(sink, 8, 8, NTSC, owned=False)
+    writer._output = w._Output(writer._sink)
+    writer._cleanup = weakref.finalize(writer, w._dispose, writer._output, None)
+    with pytest.raises(RuntimeFailure, match="the reader of standard output went away after 3 frames"):
+        for _ in range(40):
+            writer.write(np.zeros((8, 8, 3), np.uint8))
+        writer.commit()
+
+
 # ---------------------------------------------------------------------------------------
 # Pipes: y4m on standard input and standard output
 

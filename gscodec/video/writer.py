@@ -28,9 +28,11 @@ is replaced only if it is empty or holds nothing but frames named as gscodec nam
 from __future__ import annotations
 
 import os
+import queue
 import secrets
 import shutil
 import sys
+import threading
 import weakref
 from fractions import Fraction
 from pathlib import Path
@@ -217,6 +219,74 @@ class _PngSink:
         """The folder itself is removed by the writer."""
 
 
+#: Frames a writer holds between :meth:`VideoWriter.write` and its output (each a copy).
+QUEUE_FRAMES = 8
+
+
+class _Output:
+    """The thread that feeds a sink its frames, in order, and what it has done so far.
+
+    It holds no reference to its writer, so a writer dropped without a commit is still collected
+    (and its temporary removed, this thread stopped, by the writer's finalizer).
+    """
+
+    def __init__(self, sink: _Sink) -> None:
+        self.sink = sink
+        self.emitted = 0  # frames written to the sink
+        self.error: BaseException | None = None
+        self._dropping = False
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._thread: threading.Thread | None = None
+
+    def put(self, frame: np.ndarray) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="gscodec-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(frame)
+
+    def _run(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self.error is not None or self._dropping:
+                continue  # failed or aborted: the rest is dropped
+            try:
+                self.sink.write(frame)
+                self.emitted += 1
+            except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread by the writer
+                self.error = exc
+
+    def drain(self) -> None:
+        """Wait until every queued frame is written (or dropped after an error)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def stop(self) -> None:
+        """Drop what is queued and end the thread; gives up waiting after a while (a write blocked on
+        a pipe nobody reads: the sink's discard then ends that write)."""
+        self._dropping = True
+        if self._thread is None:
+            return
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        try:
+            self._queue.put(None, timeout=1.0)
+        except queue.Full:
+            pass
+        self._thread.join(timeout=5.0)
+        self._thread = None
+
+
+def _dispose(output: _Output, temp: Path | None) -> None:
+    """A writer dropped uncommitted (or aborted): stop its thread, remove its temporary."""
+    output.stop()
+    if temp is not None:
+        _remove(temp)
+
+
 def _remove(path: Path) -> None:
     """Remove a temporary file or folder if it is still there."""
     try:
@@ -255,6 +325,13 @@ class VideoWriter:
 
     As a context manager it commits on a clean exit and aborts on an exception. Made by
     :func:`open_writer`.
+
+    The encoding and writing (Y'CbCr conversion, PNG or H.264 compression, the file or pipe) run on
+    a thread of the writer's own, in order, while the caller produces the next frames: ``write``
+    takes a copy of the frame and returns, waiting only when QUEUE_FRAMES frames are already
+    waiting. Each frame goes out as soon as the thread gets to it (a player on standard output sees
+    every frame as it is made). An error in writing is raised by the next ``write`` or by
+    ``commit``, saying how many frames went out before it.
     """
 
     def __init__(self, dest: str, kind: str, width: int, height: int, fps: Fraction, quality: str) -> None:
@@ -274,8 +351,9 @@ class VideoWriter:
             if self._temp is not None:
                 _remove(self._temp)
             raise
-        # Removes the temporary if the writer is dropped (or the program ends) uncommitted.
-        self._cleanup = weakref.finalize(self, _remove, self._temp) if self._temp is not None else None
+        self._output = _Output(self._sink)
+        # Stops the thread and removes the temporary if the writer is dropped (or the program ends) uncommitted.
+        self._cleanup = weakref.finalize(self, _dispose, self._output, self._temp)
 
     def _open_sink(self) -> _Sink:
         """Check the destination, create the temporary and open the encoder on it."""
@@ -328,18 +406,23 @@ class VideoWriter:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != expected:
             got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise InputError(f"a frame for {self._name()} must be uint8 {expected}, not {got}")
-        try:
-            self._sink.write(np.ascontiguousarray(frame))
-        except BrokenPipeError:
-            written = self.frames_written
+        self._raise_error()
+        self._output.put(np.array(frame, order="C", copy=True))  # the caller may reuse its array
+        self.frames_written += 1
+
+    def _raise_error(self) -> None:
+        """Raise the writing thread's error, if it had one, as this writer's error."""
+        exc = self._output.error
+        if exc is None:
+            return
+        written = self._output.emitted
+        if isinstance(exc, BrokenPipeError):
             raise RuntimeFailure(
                 f"the reader of {self._name()} went away after {written} frame{'s' * (written != 1)}"
             ) from None
-        except (OSError, av.FFmpegError) as exc:
-            raise RuntimeFailure(
-                f"cannot write frame {self.frames_written} to {self._name()}: {_reason(exc)}"
-            ) from None
-        self.frames_written += 1
+        if isinstance(exc, (OSError, av.FFmpegError)):
+            raise RuntimeFailure(f"cannot write frame {written} to {self._name()}: {_reason(exc)}") from None
+        raise exc
 
     def commit(self) -> None:
         """Finish the output and move it into place; an error there aborts and re-raises."""
@@ -348,6 +431,8 @@ class VideoWriter:
         try:
             if self.frames_written == 0:
                 raise RuntimeFailure(f"no frames were written to {self._name()}; nothing saved")
+            self._output.drain()
+            self._raise_error()
             self._sink.finish()
             if self._final is not None and self._temp is not None:
                 if self.kind == "png":
@@ -364,17 +449,16 @@ class VideoWriter:
             self.abort()
             raise
         self._done = True
-        if self._cleanup is not None:
-            self._cleanup.detach()
+        self._cleanup.detach()
 
     def abort(self) -> None:
         """Stop and remove everything written so far (standard output cannot be taken back)."""
         if self._done:
             return
         self._done = True
+        self._output.stop()
         self._sink.discard()
-        if self._cleanup is not None:
-            self._cleanup()  # removes the temporary, once
+        self._cleanup()  # stops the thread and removes the temporary, once
 
     def _name(self) -> str:
         return "standard output" if self.dest == "-" else self.dest
