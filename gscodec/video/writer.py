@@ -34,6 +34,7 @@ import shutil
 import sys
 import threading
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -85,10 +86,18 @@ def infer_kind(dest: str | os.PathLike[str]) -> str:
 
 
 class _Sink(Protocol):
-    """Where frames go: one encoder and its output."""
+    """Where frames go: one encoder and its output.
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Encode and write one (H, W, 3) uint8 frame."""
+    A frame goes through ``prepare`` (any work that depends on the frame alone: it may run on any
+    thread, several frames at once, in any order), then ``write`` (in frame order).
+    """
+
+    def prepare(self, rgb: np.ndarray) -> object:
+        """The frame made ready for ``write`` (an encoding of it, or the frame itself)."""
+        ...
+
+    def write(self, prepared: object) -> None:
+        """Write one prepared frame."""
         ...
 
     def finish(self) -> None:
@@ -108,9 +117,12 @@ class _Y4mSink:
         self._owned = owned  # close it at the end (a file), or only flush it (standard output)
         self._stream.write(y4m.header(width, height, fps))
 
-    def write(self, rgb: np.ndarray) -> None:
+    def prepare(self, rgb: np.ndarray) -> bytes:
+        return y4m.rgb_to_ycbcr444(rgb)
+
+    def write(self, planes: bytes) -> None:
         self._stream.write(y4m.FRAME_MARKER)
-        self._stream.write(y4m.rgb_to_ycbcr444(rgb))
+        self._stream.write(planes)
         if not self._owned:
             self._stream.flush()  # a player downstream sees every frame as soon as it exists
 
@@ -152,6 +164,9 @@ class _H264Sink:
             raise
         self._stream = stream
         self._count = 0
+
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        return rgb  # the encoder keeps state from frame to frame: all of it happens in order
 
     def write(self, rgb: np.ndarray) -> None:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -202,15 +217,20 @@ class _PngSink:
         self._folder = folder
         self._count = 0
 
-    def write(self, rgb: np.ndarray) -> None:
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        try:
+            ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        except cv2.error as exc:
+            raise OSError(f"OpenCV could not encode a PNG frame: {exc}") from None
+        if not ok:
+            raise OSError("OpenCV could not encode a PNG frame")
+        return data
+
+    def write(self, png: np.ndarray) -> None:
         self._count += 1
         path = self._folder / pngdir.frame_name(self._count)
-        try:
-            written = cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        except cv2.error as exc:
-            raise OSError(f"OpenCV could not write {path.name}: {exc}") from None
-        if not written:
-            raise OSError(f"OpenCV could not write {path.name}")
+        with open(path, "xb") as f:
+            f.write(png.data)
 
     def finish(self) -> None:
         """Every file is complete once written."""
@@ -221,10 +241,14 @@ class _PngSink:
 
 #: Frames a writer holds between :meth:`VideoWriter.write` and its output (each a copy).
 QUEUE_FRAMES = 8
+#: Threads that prepare frames (Y'CbCr conversion, PNG compression) several at once; OpenCV and
+#: numpy release the interpreter's lock while they work.
+PREPARE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class _Output:
-    """The thread that feeds a sink its frames, in order, and what it has done so far.
+    """The thread that feeds a sink its frames, in order, and what it has done so far; the frames'
+    ``prepare`` runs ahead of it on PREPARE_THREADS threads.
 
     It holds no reference to its writer, so a writer dropped without a commit is still collected
     (and its temporary removed, this thread stopped, by the writer's finalizer).
@@ -235,24 +259,33 @@ class _Output:
         self.emitted = 0  # frames written to the sink
         self.error: BaseException | None = None
         self._dropping = False
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._queue: queue.Queue[Future[object] | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def put(self, frame: np.ndarray) -> None:
         if self._thread is None:
+            self._pool = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="gscodec-prepare")
             self._thread = threading.Thread(target=self._run, name="gscodec-writer", daemon=True)
             self._thread.start()
-        self._queue.put(frame)
+        assert self._pool is not None
+        self._queue.put(self._pool.submit(self.sink.prepare, frame))
 
     def _run(self) -> None:
-        while (frame := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
             if self.error is not None or self._dropping:
+                item.cancel()
                 continue  # failed or aborted: the rest is dropped
             try:
-                self.sink.write(frame)
+                self.sink.write(item.result())
                 self.emitted += 1
             except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread by the writer
                 self.error = exc
+
+    def _end_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def drain(self) -> None:
         """Wait until every queued frame is written (or dropped after an error)."""
@@ -260,6 +293,7 @@ class _Output:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+        self._end_pool()
 
     def stop(self) -> None:
         """Drop what is queued and end the thread; gives up waiting after a while (a write blocked on
@@ -269,15 +303,18 @@ class _Output:
             return
         while True:
             try:
-                self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not None:
+                item.cancel()
         try:
             self._queue.put(None, timeout=1.0)
         except queue.Full:
             pass
         self._thread.join(timeout=5.0)
         self._thread = None
+        self._end_pool()
 
 
 def _dispose(output: _Output, temp: Path | None) -> None:
@@ -327,9 +364,10 @@ class VideoWriter:
     :func:`open_writer`.
 
     The encoding and writing (Y'CbCr conversion, PNG or H.264 compression, the file or pipe) run on
-    a thread of the writer's own, in order, while the caller produces the next frames: ``write``
-    takes a copy of the frame and returns, waiting only when QUEUE_FRAMES frames are already
-    waiting. Each frame goes out as soon as the thread gets to it (a player on standard output sees
+    threads of the writer's own while the caller produces the next frames: the work on a frame
+    alone (Y'CbCr conversion, PNG compression) on PREPARE_THREADS threads, several frames at once,
+    and the writing on one thread, in order. ``write`` takes a copy of the frame and returns,
+    waiting only when QUEUE_FRAMES frames are already waiting. Each frame goes out as soon as the thread gets to it (a player on standard output sees
     every frame as it is made). An error in writing is raised by the next ``write`` or by
     ``commit``, saying how many frames went out before it.
     """
