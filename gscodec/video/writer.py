@@ -367,9 +367,10 @@ class VideoWriter:
     threads of the writer's own while the caller produces the next frames: the work on a frame
     alone (Y'CbCr conversion, PNG compression) on PREPARE_THREADS threads, several frames at once,
     and the writing on one thread, in order. ``write`` takes a copy of the frame and returns,
-    waiting only when QUEUE_FRAMES frames are already waiting. Each frame goes out as soon as the thread gets to it (a player on standard output sees
-    every frame as it is made). An error in writing is raised by the next ``write`` or by
-    ``commit``, saying how many frames went out before it.
+    waiting only when QUEUE_FRAMES frames are already waiting. Each frame goes out as soon as the
+    threads get to it (a player on standard output sees every frame as it is made). An error in
+    writing is raised by the next ``write`` or by ``commit``, saying how many frames went out
+    before it.
     """
 
     def __init__(self, dest: str, kind: str, width: int, height: int, fps: Fraction, quality: str) -> None:
