@@ -154,6 +154,22 @@ def test_worker_protocol_round_trip_and_errors() -> None:
     assert not ok and isinstance(value, (GscodecError, TypeError))
 
 
+def test_an_interrupt_is_left_to_the_parent(capfd: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C reaches every process of the group: a worker ignores it (no traceback of its own) and
+    goes on; the parent stops the workers when it stops."""
+    path = next(p for p in STREAMS if "profile1-segments" in p.name)
+    seg = next(iter(GsvReader(io.BytesIO(path.read_bytes())).segments()))
+    pool = worker.WorkerPool(1)
+    try:
+        first = pool.submit(seg.payload, {}).result()
+        os.kill(pool._workers[0].proc.pid, signal.SIGINT)
+        time.sleep(0.2)
+        assert pool.submit(seg.payload, {}).result().state_hash() == first.state_hash()
+    finally:
+        pool.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_a_worker_decodes_without_importing_torch() -> None:
     """A worker starts in a fraction of a second because it imports numpy and constriction only."""
     import subprocess

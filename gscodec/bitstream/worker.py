@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def _result(payload: bytes, geometry_opts: dict[str, object]) -> tuple[bool, obj
 
 
 def main() -> int:
+    # An interrupt (Ctrl-C reaches the whole process group) is the parent's to handle: it stops the
+    # workers itself. A worker that took it would print a traceback and leave its segment undone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Results go to a private copy of standard output; anything printed (a library's warning, a
     # subprocess's chatter) goes to standard error and cannot corrupt the messages.
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
