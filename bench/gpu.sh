@@ -232,8 +232,8 @@ step_profile() {
     # and the RD stage's steps, timed, then profiled) on PROFILE_CLIP (default flower, 32 frames), and
     # bench/decode_bench.py on PROFILE_STREAM (default: the codec step's flower stream, when that step
     # ran) with a stream of its segment repeated PROFILE_SEGMENTS times (default 8), decoded one segment
-    # after the other and with the prefetch. PROFILE_DEVICE (default cuda), PROFILE_ARGS: more arguments
-    # for step_profile.py.
+    # after the other, with the prefetch thread and with gsdec's default worker processes. PROFILE_DEVICE
+    # (default cuda), PROFILE_ARGS: more arguments for step_profile.py.
     local clip=${PROFILE_CLIP:-$DATA/flower_1280x720.264} dev=${PROFILE_DEVICE:-cuda} rc=0
     local stream=${PROFILE_STREAM:-$RESULTS/flower32.gsv}
     [ -e "$clip" ] || { echo "profile: no $clip (carry .data, or set PROFILE_CLIP)"; return 1; }
