@@ -209,7 +209,10 @@ def test_prefetch_with_a_frame_range(rng: tuple[int, int | None]) -> None:
     for path in multi:
         data = path.read_bytes()
         start, stop = rng
-        assert _run(data, True, start=start, stop=stop)[:2] == _run(data, False, start=start, stop=stop)[:2]
+        seq = _run(data, False, start=start, stop=stop)
+        for workers in (1, 3):
+            pre = _run(data, True, start=start, stop=stop, workers=workers)
+            assert pre[:2] == seq[:2] and pre[2].segments_decoded == seq[2].segments_decoded
 
 
 class _WatchedInput(io.BytesIO):
