@@ -7,6 +7,7 @@ attribute symbols) is exact; rendering the state to pixels is floating point (fo
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -20,8 +21,10 @@ import numpy as np
 import torch
 
 from gscodec.bitstream import PROFILE_CODED, PROFILE_RAW, GsvReader, Segment, SequenceHeader, profile0, profile1
-from gscodec.bitstream.worker import WorkerPool
+from gscodec.bitstream.worker import WorkerPool, WorkerStartError
 from gscodec.errors import InputError, LimitError, RuntimeFailure, StreamError, UnsupportedError
+
+logger = logging.getLogger(__name__)
 
 RENDER_BATCH = 8
 """Most frames rendered per call to the rasterizer."""
@@ -250,6 +253,7 @@ def decode_frames(
     exhausted = False
 
     def submit(job: tuple[Segment, int, int, int]) -> object:
+        nonlocal pool, depth
         seg, _, first, last = job
         if pool is None or not pending and seg is first_segment:
             return _Ahead(partial(decode, job))
@@ -259,7 +263,13 @@ def decode_frames(
                 check_segment_work(seg, declared, last - first, max_segment_work)
             except LimitError as e:
                 return _Done(error=e)
-        return pool.submit(seg.payload, dict(geometry_opts))
+        try:
+            return pool.submit(seg.payload, dict(geometry_opts))
+        except WorkerStartError as e:  # no processes here (a sandbox, a limit): decode on the thread instead
+            logger.warning("%s; decoding one segment ahead on a thread instead", e)
+            pool.close()
+            pool, depth = None, 1
+            return _Ahead(partial(decode, job))
 
     def fill() -> None:
         nonlocal deferred, exhausted

@@ -129,6 +129,21 @@ def test_a_worker_that_dies_is_reported_not_waited_for(monkeypatch: pytest.Monke
             pass
 
 
+def test_workers_that_cannot_start_leave_the_decoding_to_the_thread(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(self) -> None:  # type: ignore[no-untyped-def]
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(worker._Worker, "__init__", refuse)
+    path = next(p for p in STREAMS if "profile1-segments" in p.name)
+    data = path.read_bytes()
+    with caplog.at_level("WARNING"):
+        pre = _run(data, prefetch=True, workers=3)
+    assert pre[:2] == _run(data, prefetch=False)[:2] and pre[2].segments_decoded == 4
+    assert "could not start entropy-decoding worker processes" in caplog.text and "on a thread" in caplog.text
+
+
 def test_worker_protocol_round_trip_and_errors() -> None:
     from gscodec.bitstream import profile1
 

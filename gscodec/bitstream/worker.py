@@ -155,6 +155,10 @@ class _Worker:
                 pass
 
 
+class WorkerStartError(RuntimeFailure):
+    """The worker processes could not be started (no decoding was handed to them)."""
+
+
 class WorkerPool:
     """``size`` worker processes, started on first use, that decode profile 1 payloads; jobs go to them in
     turn and their results come back in the order the jobs were submitted (:meth:`submit` returns a
@@ -175,7 +179,7 @@ class WorkerPool:
                 self._workers = [_Worker() for _ in range(self.size)]
             except OSError as e:
                 self.close()
-                raise RuntimeFailure(f"could not start entropy-decoding worker processes: {e}") from None
+                raise WorkerStartError(f"could not start entropy-decoding worker processes: {e}") from None
         worker = self._workers[self._next]
         self._next = (self._next + 1) % self.size
         worker.submit(payload, geometry_opts)
