@@ -195,18 +195,22 @@ def decode_frames(
     is nothing to overlap. Reading one segment ahead delays a live pipe's frames by a segment, so
     gsdec leaves it off for standard input.
 
-    ``workers`` (with ``prefetch``; None: :func:`default_workers`) above 1 decodes the segments after the
-    first of a profile 1 stream in that many child processes (:mod:`gscodec.bitstream.worker`), as
-    many segments read and decoded ahead at once: a stream of many segments renders at the GPU's pace
-    rather than one core's. The first segment decodes on the thread, so that the first frames do not
-    wait for the processes to start, and a stream of one segment never starts them.
+    ``workers`` (with ``prefetch``; None: :func:`default_workers` on a CUDA device, else 1) above 1
+    decodes the segments after the first of a profile 1 stream in that many child processes
+    (:mod:`gscodec.bitstream.worker`), as many segments read and decoded ahead at once: a stream of
+    many segments renders at the GPU's pace rather than one core's. The first segment decodes on the
+    thread, so that the first frames do not wait for the processes to start, and a stream of one
+    segment never starts them.
 
     Frames, errors and their order are the same either way: an error in a segment is raised after the
     frames before it. Memory holds the current segment's state and those decoded ahead (one, or
     ``workers``).
     """
     prefetch = prefetch_default(device) if prefetch is None else prefetch
-    workers = (default_workers() if workers is None else workers) if prefetch else 0
+    if not prefetch:
+        workers = 0
+    elif workers is None:  # by default, processes only beside a GPU: on the CPU the rasterizer wants the cores
+        workers = default_workers() if prefetch_default(device) else 1
     if workers < 0:
         raise InputError(f"workers {workers}: must be 0 or more")
     h = reader.header

@@ -203,6 +203,17 @@ def test_a_worker_decodes_without_importing_torch() -> None:
     assert out[0] == "True" and int(out[1]) > 0 and out[2] == "False"
 
 
+def test_worker_processes_by_default_on_a_gpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gscodec.decode
+
+    monkeypatch.setattr(gscodec.decode, "default_workers", lambda: 3)
+    spy = _PoolSpy(monkeypatch)
+    path = next(p for p in STREAMS if "profile1-segments" in p.name)
+    _run(path.read_bytes(), prefetch=True)  # on the CPU: the thread, whatever the cores
+    assert not spy.pools and spy.submitted == 0
+    assert _run(path.read_bytes(), prefetch=True, workers=3)[1] is None and spy.submitted == 3
+
+
 def test_default_workers_leave_half_the_cores() -> None:
     n = default_workers()
     assert 1 <= n <= 8
