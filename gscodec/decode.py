@@ -261,12 +261,10 @@ def decode_frames(
         seg, _, first, last = job
         if pool is None or not pending and seg is first_segment:
             return _Ahead(partial(decode, job))
-        declared = segment_gaussians(h, seg)
-        if declared is not None:
-            try:
-                check_segment_work(seg, declared, last - first, max_segment_work)
-            except LimitError as e:
-                return _Done(error=e)
+        try:
+            check_declared_work(h, seg, last - first, max_segment_work)  # before the payload leaves
+        except LimitError as e:
+            return _Done(error=e)
         try:
             return pool.submit(seg.payload, dict(geometry_opts))
         except WorkerStartError as e:  # no processes here (a sandbox, a limit): decode on the thread instead
@@ -390,9 +388,15 @@ def bounded_segment_state(header: SequenceHeader, segment: Segment, frames: int,
     """decode_segment_state for a segment of which ``frames`` frames will be rendered, refused with
     LimitError beyond ``max_work`` Gaussian-frames: from the payload's head before its geometry is
     decoded where the profile declares a count there, and from the decoded state in any case."""
-    declared = segment_gaussians(header, segment)
-    if declared is not None:
-        check_segment_work(segment, declared, frames, max_work)
+    check_declared_work(header, segment, frames, max_work)
     state = decode_segment_state(header, segment, **geometry_opts)
     check_segment_work(segment, len(state), frames, max_work)
     return state
+
+
+def check_declared_work(header: SequenceHeader, segment: Segment, frames: int, max_work: int) -> None:
+    """The check of :func:`bounded_segment_state` that needs no decoding: LimitError when the Gaussian
+    count the payload's head declares (where the profile has one) exceeds ``max_work`` over ``frames``."""
+    declared = segment_gaussians(header, segment)
+    if declared is not None:
+        check_segment_work(segment, declared, frames, max_work)
