@@ -1,6 +1,6 @@
 """Where gsdec's time goes: each stage of decoding a .gsv stream, timed in a warm process.
 
-    python bench/decode_bench.py STREAM.gsv [--device cpu|cuda] [--repeats 5] [--segments 8]
+    python bench/decode_bench.py STREAM.gsv [--device cpu|cuda] [--repeats 5] [--segments 8] [--slices 4]
 
 Stages, per pass over the whole stream (medians over ``--repeats`` passes after one warm-up pass):
 
@@ -18,6 +18,11 @@ after the other, with the prefetch that entropy-decodes the next segment on a se
 while the current one renders, and with worker processes that decode several segments ahead at
 once (``--workers``, default as gsdec picks): the frames per second of a long stream, each way
 (median of ``--repeats`` passes).
+
+With ``--slices K`` every segment's geometry of a profile 1 stream is first re-coded as sliced geometry
+(format_spec.md §9.6, K bands; the same points, so the rest of the payload is unchanged), and the
+bench also prints the geometry decoded with its slices at once in K warm worker processes, and the
+stream through ``decode_frames`` with K workers (their start-up included, as in a gsdec run).
 
 Also printed: the one-off start-up of a fresh process (interpreter, torch, gsplat; timed by
 running ``python -c "import gscodec.decode, gscodec.render"`` in a child), and frames per
@@ -116,6 +121,46 @@ def repeated_stream(data: bytes, count: int) -> bytes:
     return out.getvalue()
 
 
+def resliced(data: bytes, slices: int) -> bytes:
+    """``data`` (profile 1) with every segment's geometry re-coded as ``slices`` bands (codec 3)."""
+    from gscodec.bitstream import PROFILE_CODED, GsvReader, GsvWriter, profile1
+    from gscodec.geometry import CODEC_SLICED, decode_points, encode_points
+
+    reader = GsvReader(io.BytesIO(data))
+    if reader.header.profile != PROFILE_CODED:
+        raise SystemExit("decode_bench: --slices needs a profile 1 stream")
+    out = io.BytesIO()
+    with GsvWriter(out, reader.header) as writer:
+        for seg in reader.segments():
+            _n, codec, size = profile1.peek_segment(seg.payload)
+            geometry = seg.payload[profile1.HEAD.size : profile1.HEAD.size + size]
+            recoded = encode_points(decode_points(geometry, codec), CODEC_SLICED, slices=slices)
+            writer.write_segment(seg.frame_count, profile1.replace_geometry(seg.payload, CODEC_SLICED, recoded))
+    return out.getvalue()
+
+
+def sliced_geometry_seconds(data: bytes, workers: int, repeats: int) -> tuple[float, int]:
+    """Median seconds to decode the first segment's sliced geometry with its slices in warm worker processes."""
+    from gscodec.bitstream import GsvReader, profile1
+    from gscodec.bitstream.worker import WorkerPool
+    from gscodec.geometry import decode_points
+
+    seg = next(iter(GsvReader(io.BytesIO(data)).segments()))
+    _n, codec, gsize = profile1.peek_segment(seg.payload)
+    geometry = seg.payload[profile1.HEAD.size : profile1.HEAD.size + gsize]
+    pool = WorkerPool(workers)
+    try:
+        decode_points(geometry, codec, map_slices=pool.map_slices)  # starts the processes
+        times = []
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            decode_points(geometry, codec, map_slices=pool.map_slices)
+            times.append(time.perf_counter() - t0)
+    finally:
+        pool.close()
+    return statistics.median(times), len(geometry)
+
+
 def stream_pass(data: bytes, device: str, prefetch: bool, workers: int = 1) -> tuple[float, int]:
     """Seconds and frames for decode_frames over the whole stream (frames consumed, not written); the
     worker processes, if any, are started within the time, as in a gsdec run."""
@@ -146,8 +191,15 @@ def main(argv: list[str] | None = None) -> int:
                          "thread, and with worker processes")
     ap.add_argument("--workers", type=int, default=0,
                     help="worker processes for the --segments run (default: as gsdec picks on this machine)")
+    ap.add_argument("--slices", type=int, default=0,
+                    help="re-code every segment's geometry as K slices first, and time them decoded at once")
     args = ap.parse_args(argv)
     data = Path(args.stream).read_bytes()
+    if args.slices:
+        before = len(data)
+        data = resliced(data, args.slices)
+        print(f"decode_bench: geometry re-coded as {args.slices} slices: {before} -> {len(data)} bytes "
+              f"({100 * (len(data) - before) / before:+.2f} %)")
     start = startup_seconds()
     one_pass(data, args.device)  # warm-up: lazy imports, kernels, caches
     runs = [one_pass(data, args.device) for _ in range(max(1, args.repeats))]
@@ -162,6 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total':<12}{total:>10.4f}{100.0:>7.1f}%{1000 * total / max(1, frames):>10.3f}")
     print(f"warm decode: {frames / total:.1f} frames/s; start-up of a fresh process: {start:.2f} s; "
           f"a {frames}-frame gsdec run with start-up: {frames / (total + start):.1f} frames/s")
+    if args.slices > 1:
+        sec, size = sliced_geometry_seconds(data, args.slices, args.repeats)
+        print(f"first segment's geometry ({size} bytes) with its {args.slices} slices in {args.slices} warm worker "
+              f"processes: {1000 * sec:.1f} ms")
+        stream_pass(data, args.device, True, args.slices)  # warm-up
+        times = [stream_pass(data, args.device, True, args.slices) for _ in range(max(1, args.repeats))]
+        sec = statistics.median(t for t, _ in times)
+        print(f"the stream through decode_frames with {args.slices} worker processes (started in the time): "
+              f"{sec:.3f} s, {times[0][1] / sec:.1f} frames/s")
     if args.segments > 1:
         long = repeated_stream(data, args.segments)
         from gscodec.decode import default_workers

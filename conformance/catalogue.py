@@ -45,7 +45,8 @@ from conformance.builders import (
 from gscodec.bitstream import PROFILE_CODED, GsvWriter, SequenceHeader, profile0
 from gscodec.bitstream import profile1 as p1
 from gscodec.bitstream.chunks import SIGNATURE
-from gscodec.geometry import encode_points
+from gscodec.geometry import CODEC_SLICED, decode_points, encode_points
+from gscodec.geometry.sliced import HEADER as SLICED_HEADER
 from gscodec.model.params import ATTRIBUTES
 
 
@@ -366,16 +367,17 @@ def uncommon_gpcc() -> Built:
 
 
 def _coded_stream(width: int, height: int, rate: Fraction, seg_frames: int,
-                  segments: list[tuple[int, CodedState, str]], metadata: dict[str, str] | None = None,
-                  reserved: int = 0) -> Built:
-    """A profile 1 stream through the reference writer and profile 1 encoder; ``reserved`` is then written into
-    every payload's reserved field (an encoder writes 0)."""
+                  segments: list[tuple[int, CodedState, str | Callable[[CodedState], bytes]]],
+                  metadata: dict[str, str] | None = None, reserved: int = 0) -> Built:
+    """A profile 1 stream through the reference writer and profile 1 encoder (or, where a segment's geometry is
+    a function, the payload it makes of the state); ``reserved`` is then written into every payload's reserved
+    field (an encoder writes 0)."""
     header = SequenceHeader(width, height, sum(f for f, _, _ in segments), rate, seg_frames, profile=PROFILE_CODED,
                             segment_count=len(segments))
     sink = tempfile.TemporaryFile()
     with GsvWriter(sink, header, metadata) as w:
         for frames, st, geometry in segments:
-            payload = st.payload(geometry)
+            payload = geometry(st) if callable(geometry) else st.payload(geometry)
             if reserved:
                 parts = CodedPayload.parse(payload)
                 parts.fields[6] = reserved
@@ -412,6 +414,36 @@ def core_profile1_segments() -> Built:
     fine = coded_state(3033, 25, w, h, 3, xy_shift=8, t_shift=8, hidden=0, mask=0x00E1)
     return _coded_stream(w, h, Fraction(25), 3, [(2, dup, "builtin"), (1, empty, "builtin"), (1, empty_coded, "raw"),
                                                  (3, fine, "builtin")])
+
+
+def _sliced(slices: Callable[[np.ndarray], list[np.ndarray]]) -> Callable[[CodedState], bytes]:
+    """A state's payload with its geometry as sliced geometry (§9.6): ``slices`` cuts the points into the slices."""
+    def payload(st: CodedState) -> bytes:
+        parts = [encode_points(s) for s in slices(st.points)]
+        data = SLICED_HEADER.pack(0, len(parts)) + b"".join(struct.pack("<I", len(s)) for s in parts) + b"".join(parts)
+        return p1.replace_geometry(st.payload(), CODEC_SLICED, data)
+    return payload
+
+
+def _x_bands(k: int) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """Bands along x of equal point counts, as gsenc cuts them."""
+    def cut(points: np.ndarray) -> list[np.ndarray]:
+        order = np.argsort(points[:, 0], kind="stable")
+        return [points[np.sort(ix)] for ix in np.array_split(order, k)]
+    return cut
+
+
+def _interleaved(points: np.ndarray) -> list[np.ndarray]:
+    """Even rows, an empty slice, odd rows: slices whose boxes overlap, so that the union must be sorted."""
+    return [points[0::2], points[:0], points[1::2]]
+
+
+def core_profile1_sliced() -> Built:
+    """Sliced geometry as gsenc writes it (bands along x), and slices an encoder may write as well."""
+    w, h = 32, 24
+    bands = coded_state(34, 60, w, h, 4, xy_shift=2, t_shift=1, hidden=0, mask=0x0FFF)
+    mixed = coded_state(1034, 21, w, h, 2, xy_shift=1, t_shift=0, hidden=2, mask=0x00FF)
+    return _coded_stream(w, h, Fraction(30), 4, [(4, bands, _sliced(_x_bands(4))), (2, mixed, _sliced(_interleaved))])
 
 
 def _int_prior(c: int, hidden: int, w1: list[list[int]] | None, b1: list[int] | None, s1: int, w2: list[list[int]],
@@ -649,6 +681,24 @@ def _cut_last_channel(p: CodedPayload) -> bytes:
     return p.join()[:-2]
 
 
+def _sliced_geometry(edit: Callable[[list[bytes]], tuple[int, list[int] | None, list[bytes]]]
+                     ) -> Callable[[CodedPayload], None]:
+    """The payload's geometry as two slices of sliced geometry (§9.6), then ``edit`` gives the slice count, the
+    table of sizes (None: the slices' true sizes) and the slices to write."""
+    def change(p: CodedPayload) -> None:
+        points = decode_points(p.geometry, p.fields[1])
+        count, sizes, parts = edit([encode_points(points[:3]), encode_points(points[3:])])
+        sizes = [len(s) for s in parts] if sizes is None else sizes
+        p.geometry = SLICED_HEADER.pack(0, count) + b"".join(struct.pack("<I", s) for s in sizes) + b"".join(parts)
+        p.fields[1], p.fields[7] = CODEC_SLICED, len(p.geometry)
+    return change
+
+
+def _one_fewer(part: bytes) -> bytes:
+    """A codec-0 payload of the same points but the last."""
+    return encode_points(decode_points(part, 0)[:-1])
+
+
 def _cut_into_priors(p: CodedPayload) -> bytes:
     """The payload cut 10 bytes into the first prior: far too short for 12 priors and their size fields."""
     return p.join()[: PROFILE1_FIELDS.size + len(p.geometry) + 12 + 10]
@@ -843,8 +893,20 @@ FAULTY: list[Spec] = [
        lambda: _coded_faulty(_set_coded_field(7, 5000)), "StreamError", "profile 1 geometry or steps cut short"),
     _f("gsv1-faulty-71-p1-payload-too-short", "Profile 1: a payload of 10 bytes (its fixed fields need 16).",
        lambda: _coded_faulty(lambda p: p.join()[:10]), "StreamError", "profile 1 segment payload too short"),
-    _f("gsv1-faulty-72-p1-geometry-codec-reserved", "Profile 1: geometry_codec 3 (reserved).",
-       lambda: _coded_faulty(_set_coded_field(1, 3)), "StreamError", "unknown geometry codec 3"),
+    _f("gsv1-faulty-72-p1-geometry-codec-reserved", "Profile 1: geometry_codec 4 (reserved).",
+       lambda: _coded_faulty(_set_coded_field(1, 4)), "StreamError", "unknown geometry codec 4"),
+    _f("gsv1-faulty-73-p1-sliced-sizes-beyond-geometry",
+       "Profile 1, sliced geometry (§9.6): the table of slice sizes declares one byte more than follows it.",
+       lambda: _coded_faulty(_sliced_geometry(lambda parts: (len(parts), [len(p) for p in parts[:-1]]
+                                                            + [len(parts[-1]) + 1], parts))),
+       "StreamError", "slices declare"),
+    _f("gsv1-faulty-74-p1-sliced-no-slices", "Profile 1, sliced geometry: slice_count 0.",
+       lambda: _coded_faulty(_sliced_geometry(lambda parts: (0, [], []))), "StreamError", "0 slices"),
+    _f("gsv1-faulty-75-p1-sliced-points-short",
+       "Profile 1, sliced geometry: the slices hold one point fewer than gaussian_count (the last slice lost a "
+       "point).",
+       lambda: _coded_faulty(_sliced_geometry(lambda parts: (len(parts), None, parts[:-1] + [_one_fewer(parts[-1])]))),
+       "StreamError", "geometry holds 5 points for 6 Gaussians"),
 ]
 
 
@@ -883,6 +945,10 @@ CORE: list[Spec] = [
          "Profile 1: four segments that differ in shifts (0/0, 3/5, 8/8), hidden width (4, 0, 2, 0), channel mask "
          "and geometry codec; duplicate grid points; an empty segment with no channel coded and one whose two coded "
          "channels carry priors but no residual data.", core_profile1_segments, seed=33),
+    Spec("gsv1-core-11-profile1-sliced",
+         "Profile 1 with sliced geometry (geometry codec 3, format_spec.md §9.6): 60 Gaussians in 4 bands along x, "
+         "as gsenc cuts them; then 21 Gaussians in slices of the even rows, none and the odd rows, whose boxes "
+         "overlap (the union is sorted into canonical order).", core_profile1_sliced, seed=34),
 ]
 
 UNCOMMON: list[Spec] = [

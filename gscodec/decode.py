@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO
@@ -23,6 +23,7 @@ import torch
 from gscodec.bitstream import PROFILE_CODED, PROFILE_RAW, GsvReader, Segment, SequenceHeader, profile0, profile1
 from gscodec.bitstream.worker import WorkerPool, WorkerStartError
 from gscodec.errors import InputError, LimitError, RuntimeFailure, StreamError, UnsupportedError
+from gscodec.geometry.sliced import decode_slice_list
 
 logger = logging.getLogger(__name__)
 
@@ -199,8 +200,9 @@ def decode_frames(
     decodes the segments after the first of a profile 1 stream in that many child processes
     (:mod:`gscodec.bitstream.worker`), as many segments read and decoded ahead at once: a stream of
     many segments renders at the GPU's pace rather than one core's. The first segment decodes on the
-    thread, so that the first frames do not wait for the processes to start, and a stream of one
-    segment never starts them.
+    thread, so that the first frames do not wait for the processes to start; only the slices of its
+    geometry, when it is sliced (format_spec.md §9.6), go to the processes, all at once. A stream of one
+    segment without sliced geometry never starts them.
 
     Frames, errors and their order are the same either way: an error in a segment is raised after the
     frames before it. Memory holds the current segment's state and those decoded ahead (one, or
@@ -238,9 +240,21 @@ def decode_frames(
             return seg, lo, first, last
         return None
 
-    def decode(job: tuple[Segment, int, int, int]) -> profile0.DecodedSegment | profile1.DecodedSegment:
+    def decode(job: tuple[Segment, int, int, int], **opts: object) -> profile0.DecodedSegment | profile1.DecodedSegment:
         seg, _, first, last = job
-        return bounded_segment_state(h, seg, last - first, max_segment_work, **geometry_opts)
+        return bounded_segment_state(h, seg, last - first, max_segment_work, **geometry_opts, **opts)
+
+    def map_slices(parts: Sequence[bytes]) -> list[np.ndarray]:
+        """The slices of the first segment's sliced geometry, decoded at once in the worker processes."""
+        nonlocal pool, depth
+        if pool is None or len(parts) < 2:
+            return decode_slice_list(parts)
+        try:
+            return pool.map_slices(parts)
+        except WorkerStartError as e:
+            logger.warning("%s; decoding on a thread instead", e)
+            pool, depth = None, 1
+            return decode_slice_list(parts)
 
     if not prefetch:
         while (job := next_job()) is not None:
@@ -259,8 +273,10 @@ def decode_frames(
     def submit(job: tuple[Segment, int, int, int]) -> object:
         nonlocal pool, depth
         seg, _, first, last = job
-        if pool is None or not pending and seg is first_segment:
+        if pool is None:
             return _Ahead(partial(decode, job))
+        if not pending and seg is first_segment:  # its slices, if any, decode at once in the processes
+            return _Ahead(partial(decode, job, map_slices=map_slices))
         try:
             check_declared_work(h, seg, last - first, max_segment_work)  # before the payload leaves
         except LimitError as e:

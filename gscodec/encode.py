@@ -22,6 +22,7 @@ from gscodec import __version__
 from gscodec.bitstream import PROFILE_CODED, PROFILE_RAW, GsvWriter, SequenceHeader, profile0, profile1
 from gscodec.bitstream.container import MAX_DIMENSION
 from gscodec.errors import InputError, RuntimeFailure
+from gscodec.geometry.sliced import MAX_SLICES
 
 if TYPE_CHECKING:
     from gscodec.fit.rd import RDState
@@ -44,6 +45,8 @@ class EncodeSettings:
     gaussians: int | None = None
     geometry: str = "builtin"
     tmc3: str | None = None
+    geometry_slices: int = 4
+    """Slices of each segment's positions with ``geometry="sliced"`` (format_spec.md §9.6)."""
     profile: int = PROFILE_CODED
     test_decode: bool = True
     pilot: bool = True
@@ -178,7 +181,11 @@ def encode(
     if s.lam < 0:
         raise InputError(f"--lambda {s.lam}: must be >= 0")
     check_output_path(s.output, s.input)
-    geometry_opts = {"tmc3": s.tmc3} if s.tmc3 else {}
+    geometry_opts: dict[str, object] = {"tmc3": s.tmc3} if s.tmc3 else {}
+    if s.geometry == "sliced":
+        if not 1 <= s.geometry_slices <= MAX_SLICES:
+            raise InputError(f"--slices {s.geometry_slices}: must be 1..{MAX_SLICES}")
+        geometry_opts["slices"] = s.geometry_slices
     t_start = time.perf_counter()
     report = EncodeReport()
     with open_video(s.input, start_frame=s.start_frame, frames=s.frames) as video:

@@ -5,7 +5,7 @@ clamp the spec names; gsdec's canonical state bytes are the ones ``state_hash()`
 The decoder below uses only the spec: the payload syntax (§16.1), position features and the
 fixed-point prior (§16.4), the table file and its cumulative model (§16.5.1-2), the range decoder
 and its end rule (§16.5.3), the canonical state bytes (§16.6) and the hashes of §15. Geometry (§9)
-comes from gscodec's geometry decoders, which the profile 0 streams cover.
+comes from gscodec's geometry decoders, which the profile 0 streams and tests/test_geometry*.py cover.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def decode_payload(payload: bytes, seen: Counter | None = None) -> bytes:
     n, codec, xy_shift, t_shift, hidden, mask, reserved, gsize = FIXED.unpack_from(payload)
     if n > 1 << 22:
         raise Refused("LimitError", "gaussian_count")
-    if codec > 2 or xy_shift > 8 or t_shift > 8 or hidden > 32 or mask >> 12:
+    if codec > 3 or xy_shift > 8 or t_shift > 8 or hidden > 32 or mask >> 12:
         raise Refused("StreamError", "fixed field out of range")
     seen["reserved set"] += reserved != 0
     pos = FIXED.size

@@ -56,6 +56,7 @@ class _PoolSpy:
 
         self.pools: list[worker.WorkerPool] = []
         self.submitted = 0
+        self.slices = 0
         spy = self
 
         class Pool(worker.WorkerPool):
@@ -63,9 +64,13 @@ class _PoolSpy:
                 super().__init__(size)
                 spy.pools.append(self)
 
-            def submit(self, payload: bytes, geometry_opts: dict[str, object]):  # type: ignore[no-untyped-def]
-                spy.submitted += 1
-                return super().submit(payload, geometry_opts)
+            def submit(self, payload: bytes, geometry_opts: dict[str, object],  # type: ignore[no-untyped-def]
+                       kind: str = "segment"):
+                if kind == "segment":
+                    spy.submitted += 1
+                else:
+                    spy.slices += 1
+                return super().submit(payload, geometry_opts, kind)
 
         monkeypatch.setattr(gscodec.decode, "WorkerPool", Pool)
 
@@ -97,7 +102,34 @@ def test_a_stream_of_one_segment_starts_no_worker(monkeypatch: pytest.MonkeyPatc
     assert one
     spy = _PoolSpy(monkeypatch)
     _run(one[0].read_bytes(), prefetch=True, workers=4)
-    assert spy.submitted == 0
+    assert spy.submitted == 0 and spy.slices == 0
+    assert not spy.pools[0]._workers
+
+
+def test_the_slices_of_the_first_segment_decode_at_once_in_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = next(p for p in STREAMS if "profile1-sliced" in p.name)
+    data = path.read_bytes()
+    spy = _PoolSpy(monkeypatch)
+    seq = _run(data, prefetch=False)
+    pre = _run(data, prefetch=True, workers=2)
+    assert pre[:2] == seq[:2] and pre[1] is None and seq[2].segments_decoded == 2
+    assert spy.slices == 4  # the first segment's four slices; the second segment went to a worker whole
+    assert spy.submitted == 1
+
+
+def test_slices_decode_on_the_thread_when_no_worker_starts(monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    import gscodec.decode
+
+    class NoProcesses(worker.WorkerPool):
+        def submit(self, payload, geometry_opts, kind="segment"):  # type: ignore[no-untyped-def]
+            raise worker.WorkerStartError("could not start entropy-decoding worker processes: not here")
+
+    monkeypatch.setattr(gscodec.decode, "WorkerPool", NoProcesses)
+    data = next(p for p in STREAMS if "profile1-sliced" in p.name).read_bytes()
+    with caplog.at_level("WARNING"):
+        assert _run(data, prefetch=True, workers=3)[:2] == _run(data, prefetch=False)[:2]
+    assert "decoding on a thread instead" in caplog.text
 
 
 def test_a_consumer_that_stops_early_kills_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,7 +197,7 @@ def test_worker_protocol_round_trip_and_errors() -> None:
     finally:
         pool.close()
     # an error that does not pickle comes back as its text
-    ok, value = worker._result(b"", {"no_such_option": lambda: None})
+    ok, value = worker._result("segment", b"", {"no_such_option": lambda: None})
     assert not ok and isinstance(value, (GscodecError, TypeError))
 
 
@@ -196,7 +228,7 @@ def test_a_worker_decodes_without_importing_torch() -> None:
         "from gscodec.bitstream import GsvReader\n"
         "import gscodec.bitstream.worker as w\n"
         f"seg = next(iter(GsvReader(open({str(path)!r}, 'rb')).segments()))\n"
-        "ok, state = w._result(seg.payload, {})\n"
+        "ok, state = w._result(\"segment\", seg.payload, {})\n"
         "print(ok, len(state), 'torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -3,7 +3,7 @@
 Segment payload (format_spec.md, "Profile 0")::
 
     gaussian_count   u32
-    geometry_codec   u8       0 built-in octree, 1 G-PCC (tmc3), 2 raw int32
+    geometry_codec   u8       0 built-in octree, 1 G-PCC (tmc3), 2 raw int32, 3 sliced octree
     reserved         u8[3]    written 0, ignored
     geometry_size    u32
     geometry_data    geometry_size bytes: the integer grid points (x, y, t), one per Gaussian
@@ -33,7 +33,7 @@ MAX_GAUSSIANS = MAX_POINTS
 """A decoder refuses segments with more Gaussians than this (format_spec.md, "Limits"): one
 point per Gaussian, so the geometry coder's point limit."""
 
-GEOMETRY_CODECS: dict[str, int] = {"builtin": 0, "gpcc": 1, "raw": 2}
+GEOMETRY_CODECS: dict[str, int] = {"builtin": 0, "gpcc": 1, "raw": 2, "sliced": 3}
 GEOMETRY_NAMES: dict[int, str] = {v: k for k, v in GEOMETRY_CODECS.items()}
 
 _HEAD = struct.Struct("<IB3xI")

@@ -3,7 +3,7 @@
 Segment payload (format_spec.md §16, "Profile 1")::
 
     gaussian_count   u32
-    geometry_codec   u8       0 built-in octree, 1 G-PCC (tmc3), 2 raw int32
+    geometry_codec   u8       0 built-in octree, 1 G-PCC (tmc3), 2 raw int32, 3 sliced octree
     xy_shift         u8       positions: x = gx * 2^-xy_shift pixels (0..8)
     t_shift          u8       tau = gt * 2^-t_shift frames (0..8)
     hidden           u8       width H of the prior's hidden layer (0: linear prior), at most 32
@@ -451,6 +451,15 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
         raise StreamError(f"corrupt stream: {len(payload) - pos} bytes after the last profile 1 channel")
     return DecodedSegment(points, q, steps, nets, xy_shift, t_shift, hidden, codec,
                           geometry_size, sizes)
+
+
+def replace_geometry(payload: bytes, codec: int, geometry_data: bytes) -> bytes:
+    """``payload`` with its geometry replaced by ``geometry_data`` of geometry codec ``codec``, the rest as it
+    is. The new geometry must hold the same points, or the payload no longer decodes."""
+    fields = list(HEAD.unpack_from(payload))
+    rest = payload[HEAD.size + fields[-1] :]
+    fields[1], fields[-1] = codec, len(geometry_data)
+    return HEAD.pack(*fields) + geometry_data + rest
 
 
 def peek_segment(payload: bytes) -> tuple[int, int, int]:

@@ -7,10 +7,13 @@ and render at the GPU's pace instead of one core's.
 
 ``python -m gscodec.bitstream.worker`` is one such process. It reads jobs from standard input and
 writes results to standard output, in order, each message a pickle preceded by its length (8 bytes,
-little-endian): a job is ``(payload, geometry_opts)``, a result ``(True, DecodedSegment)`` or
-``(False, exception)``. End of input ends it. It imports numpy and constriction, not torch, so it
-starts in a fraction of a second. The messages pass only between gscodec and the processes it
-started: the stream's bytes travel inside a job as bytes, never as a pickle.
+little-endian): a job is ``(kind, payload, geometry_opts)``, a result ``(True, value)`` or
+``(False, exception)``. Kind ``"segment"`` decodes a profile 1 payload to its ``DecodedSegment``;
+kind ``"octree"`` decodes one slice of sliced geometry (a codec-0 payload, format_spec.md §9.6) to its
+points, so that the slices of one segment decode at once. End of input ends it. It imports numpy and
+constriction, not torch, so it starts in a fraction of a second. The messages pass only between
+gscodec and the processes it started: the stream's bytes travel inside a job as bytes, never as a
+pickle.
 
 :class:`WorkerPool` is the parent's side.
 """
@@ -25,10 +28,14 @@ import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from gscodec.errors import RuntimeFailure
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LENGTH = struct.Struct("<Q")
 
@@ -56,11 +63,15 @@ def write_message(stream: BinaryIO, message: object) -> None:
     stream.flush()
 
 
-def _result(payload: bytes, geometry_opts: dict[str, object]) -> tuple[bool, object]:
-    """What a job gives: the decoded state, or the error that decoding raised (as a picklable exception)."""
+def _result(kind: str, payload: bytes, geometry_opts: dict[str, object]) -> tuple[bool, object]:
+    """What a job gives: the decoded state or points, or the error that decoding raised (as a picklable
+    exception)."""
     from gscodec.bitstream import profile1
+    from gscodec.geometry.octree import decode_octree
 
     try:
+        if kind == "octree":
+            return True, decode_octree(payload)
         return True, profile1.decode_segment(payload, **geometry_opts)
     except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it in the segment's place
         try:
@@ -83,8 +94,8 @@ def main() -> int:
         job = read_message(inp)
         if job is None:
             return 0
-        payload, geometry_opts = job
-        write_message(out, _result(payload, geometry_opts))
+        kind, payload, geometry_opts = job
+        write_message(out, _result(kind, payload, geometry_opts))
 
 
 class _Worker:
@@ -101,7 +112,7 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
         )
         self._results: queue.SimpleQueue[object | None] = queue.SimpleQueue()
-        self._jobs: queue.SimpleQueue[tuple[bytes, dict[str, object]] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[str, bytes, dict[str, object]] | None] = queue.SimpleQueue()
         threading.Thread(target=self._drain, name="gsdec-worker-results", daemon=True).start()
         threading.Thread(target=self._feed, name="gsdec-worker-jobs", daemon=True).start()
 
@@ -124,8 +135,8 @@ class _Worker:
             if message is None:
                 return
 
-    def submit(self, payload: bytes, geometry_opts: dict[str, object]) -> None:
-        self._jobs.put((payload, geometry_opts))
+    def submit(self, kind: str, payload: bytes, geometry_opts: dict[str, object]) -> None:
+        self._jobs.put((kind, payload, geometry_opts))
 
     def result(self) -> object:
         message = self._results.get()
@@ -173,7 +184,8 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._next = 0
 
-    def submit(self, payload: bytes, geometry_opts: dict[str, object]) -> _Handle:
+    def submit(self, payload: bytes, geometry_opts: dict[str, object], kind: str = "segment") -> _Handle:
+        """Decode a profile 1 payload (``kind="segment"``) or a codec-0 geometry payload (``"octree"``)."""
         if not self._workers:
             try:
                 self._workers = [_Worker() for _ in range(self.size)]
@@ -182,8 +194,22 @@ class WorkerPool:
                 raise WorkerStartError(f"could not start entropy-decoding worker processes: {e}") from None
         worker = self._workers[self._next]
         self._next = (self._next + 1) % self.size
-        worker.submit(payload, geometry_opts)
+        worker.submit(kind, payload, geometry_opts)
         return _Handle(worker)
+
+    def map_slices(self, parts: Sequence[bytes]) -> list[np.ndarray]:
+        """Decode the slices of sliced geometry at once, one per worker in turn (a ``SliceMap``)."""
+        handles = [self.submit(bytes(p), {}, kind="octree") for p in parts]
+        results: list[np.ndarray] = []
+        error: BaseException | None = None
+        for h in handles:  # every result is taken, so that the next job's result is the next one read
+            try:
+                results.append(h.result())  # type: ignore[arg-type]
+            except Exception as e:  # noqa: BLE001 - the first slice's error is raised once all are in
+                error = error or e
+        if error is not None:
+            raise error
+        return results
 
     def close(self) -> None:
         for w in self._workers:
