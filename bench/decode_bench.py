@@ -113,7 +113,7 @@ def repeated_stream(data: bytes, count: int) -> bytes:
 
     reader = GsvReader(io.BytesIO(data))
     seg = next(iter(reader.segments()))
-    header = replace(reader.header, frame_count=0)
+    header = replace(reader.header, frame_count=0, segment_count=0)
     out = io.BytesIO()
     with GsvWriter(out, header) as writer:
         for _ in range(count):
@@ -161,17 +161,23 @@ def sliced_geometry_seconds(data: bytes, workers: int, repeats: int) -> tuple[fl
     return statistics.median(times), len(geometry)
 
 
-def stream_pass(data: bytes, device: str, prefetch: bool, workers: int = 1) -> tuple[float, int]:
-    """Seconds and frames for decode_frames over the whole stream (frames consumed, not written); the
-    worker processes, if any, are started within the time, as in a gsdec run."""
+def stream_pass(data: bytes, device: str, prefetch: bool, workers: int = 1) -> tuple[float, int, float]:
+    """Seconds and frames for decode_frames over the whole stream (frames consumed, not written), and the
+    seconds until its first frame; the worker processes, if any, are started within the time, as in a gsdec
+    run."""
     from gscodec.bitstream import GsvReader
     from gscodec.decode import decode_frames
 
     _sync(device)
     t0 = time.perf_counter()
-    frames = sum(1 for _ in decode_frames(GsvReader(io.BytesIO(data)), device, prefetch=prefetch, workers=workers))
+    first = 0.0
+    frames = 0
+    for _ in decode_frames(GsvReader(io.BytesIO(data)), device, prefetch=prefetch, workers=workers):
+        frames += 1
+        if frames == 1:
+            first = time.perf_counter() - t0
     _sync(device)
-    return time.perf_counter() - t0, frames
+    return time.perf_counter() - t0, frames, first
 
 
 def startup_seconds() -> float:
@@ -218,11 +224,6 @@ def main(argv: list[str] | None = None) -> int:
         sec, size = sliced_geometry_seconds(data, args.slices, args.repeats)
         print(f"first segment's geometry ({size} bytes) with its {args.slices} slices in {args.slices} warm worker "
               f"processes: {1000 * sec:.1f} ms")
-        stream_pass(data, args.device, True, args.slices)  # warm-up
-        times = [stream_pass(data, args.device, True, args.slices) for _ in range(max(1, args.repeats))]
-        sec = statistics.median(t for t, _ in times)
-        print(f"the stream through decode_frames with {args.slices} worker processes (started in the time): "
-              f"{sec:.3f} s, {times[0][1] / sec:.1f} frames/s")
     if args.segments > 1:
         long = repeated_stream(data, args.segments)
         from gscodec.decode import default_workers
@@ -234,9 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         for prefetch, n_workers, how in ways:
             stream_pass(long, args.device, prefetch, n_workers)  # warm-up
             times = [stream_pass(long, args.device, prefetch, n_workers) for _ in range(max(1, args.repeats))]
-            sec = statistics.median(t for t, _ in times)
+            sec = statistics.median(t for t, _, _ in times)
+            first = statistics.median(f for _, _, f in times)
             n = times[0][1]
-            print(f"{args.segments} segments, {n} frames, decode_frames {how}: {sec:.3f} s, {n / sec:.1f} frames/s")
+            print(f"{args.segments} segments, {n} frames, decode_frames {how}: {sec:.3f} s, {n / sec:.1f} frames/s, "
+                  f"first frame after {1000 * first:.0f} ms")
     return 0
 
 

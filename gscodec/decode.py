@@ -201,8 +201,9 @@ def decode_frames(
     (:mod:`gscodec.bitstream.worker`), as many segments read and decoded ahead at once: a stream of
     many segments renders at the GPU's pace rather than one core's. The first segment decodes on the
     thread, so that the first frames do not wait for the processes to start; only the slices of its
-    geometry, when it is sliced (format_spec.md §9.6), go to the processes, all at once. A stream of one
-    segment without sliced geometry never starts them.
+    geometry, when it is sliced (format_spec.md §9.6), go to the processes, all at once, when they are
+    running: they are started as decoding begins unless the header says the stream has one segment,
+    which never starts them.
 
     Frames, errors and their order are the same either way: an error in a segment is raised after the
     frames before it. Memory holds the current segment's state and those decoded ahead (one, or
@@ -247,7 +248,7 @@ def decode_frames(
     def map_slices(parts: Sequence[bytes]) -> list[np.ndarray]:
         """The slices of the first segment's sliced geometry, decoded at once in the worker processes."""
         nonlocal pool, depth
-        if pool is None or len(parts) < 2:
+        if pool is None or not pool.started or len(parts) < 2:  # never started for the slices alone
             return decode_slice_list(parts)
         try:
             return pool.map_slices(parts)
@@ -266,6 +267,12 @@ def decode_frames(
     # Decoding ahead: ``pending`` holds the segments read (on this thread) and being decoded, in order.
     pool = WorkerPool(workers) if workers > 1 and h.profile == PROFILE_CODED else None
     depth = pool.size if pool is not None else 1
+    if pool is not None and h.segment_count != 1:  # a stream of several segments will use them: start them now,
+        try:                                        # so that they are ready for the first segment's slices
+            pool.start()
+        except WorkerStartError as e:
+            logger.warning("%s; decoding one segment ahead on a thread instead", e)
+            pool, depth = None, 1
     pending: deque[tuple[tuple[Segment, int, int, int], object]] = deque()
     deferred: Exception | None = None  # an error reading the stream, raised after the frames before it
     exhausted = False

@@ -48,6 +48,25 @@ def test_decode_bench_times_a_long_stream_with_and_without_prefetch(capsys) -> N
     assert "3 segments, 12 frames, decode_frames one segment after the other" in out
     assert "3 segments, 12 frames, decode_frames with prefetch" in out
     assert "3 segments, 12 frames, decode_frames with 2 worker processes" in out
+    assert "first frame after" in out
+
+
+def test_decode_bench_recodes_the_geometry_as_slices(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gscodec.geometry.sliced as sliced
+    from gscodec.bitstream import GsvReader, profile1
+    from gscodec.decode import decode_segment_state
+
+    monkeypatch.setattr(sliced, "MIN_SLICE_POINTS", 1)
+    bench = _script("decode_bench")
+    data = (REPO / "conformance" / "cross_device" / "gpu-encoded-carphone-8f-profile1.gsv").read_bytes()
+    recoded = bench.resliced(data, 3)
+    (a, ra), (b, rb) = [(next(iter(r.segments())), r) for r in (GsvReader(io.BytesIO(d)) for d in (data, recoded))]
+    assert profile1.peek_segment(b.payload)[1] == 3
+    assert decode_segment_state(rb.header, b).state_hash() == decode_segment_state(ra.header, a).state_hash()
+    assert bench.main([str(REPO / "conformance" / "cross_device" / "gpu-encoded-carphone-8f-profile1.gsv"),
+                       "--repeats", "1", "--slices", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "geometry re-coded as 3 slices" in out and "with its 3 slices in 3 warm worker processes" in out
 
 
 def _blob_clip(tmp_path: Path) -> Path:

@@ -122,14 +122,14 @@ def test_slices_decode_on_the_thread_when_no_worker_starts(monkeypatch: pytest.M
     import gscodec.decode
 
     class NoProcesses(worker.WorkerPool):
-        def submit(self, payload, geometry_opts, kind="segment"):  # type: ignore[no-untyped-def]
+        def start(self) -> None:
             raise worker.WorkerStartError("could not start entropy-decoding worker processes: not here")
 
     monkeypatch.setattr(gscodec.decode, "WorkerPool", NoProcesses)
     data = next(p for p in STREAMS if "profile1-sliced" in p.name).read_bytes()
     with caplog.at_level("WARNING"):
         assert _run(data, prefetch=True, workers=3)[:2] == _run(data, prefetch=False)[:2]
-    assert "decoding on a thread instead" in caplog.text
+    assert "on a thread instead" in caplog.text
 
 
 def test_a_consumer_that_stops_early_kills_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -373,3 +373,20 @@ def test_gsdec_default_on_cuda_prefetches_and_gives_the_same_frames() -> None:
         assert on == off, path.name
         total += len(on)
     assert total > 0  # (one of these streams holds no segment at all)
+
+
+def test_a_one_segment_stream_decodes_its_slices_without_starting_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting the processes costs more than decoding one segment's slices at once saves."""
+    from dataclasses import replace
+
+    from gscodec.bitstream import GsvWriter
+
+    reader = GsvReader(io.BytesIO(next(p for p in STREAMS if "profile1-sliced" in p.name).read_bytes()))
+    seg = next(iter(reader.segments()))
+    out = io.BytesIO()
+    with GsvWriter(out, replace(reader.header, frame_count=seg.frame_count, segment_count=1)) as w:
+        w.write_segment(seg.frame_count, seg.payload)
+    spy = _PoolSpy(monkeypatch)
+    got = _run(out.getvalue(), prefetch=True, workers=4)
+    assert got[:2] == _run(out.getvalue(), prefetch=False)[:2] and len(got[0]) == seg.frame_count
+    assert spy.slices == 0 and not spy.pools[0]._workers

@@ -90,6 +90,7 @@ def main() -> int:
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     inp = sys.stdin.buffer
+    import gscodec.bitstream.profile1  # noqa: F401 - the decoders load now, while the parent reads the stream
     while True:
         job = read_message(inp)
         if job is None:
@@ -184,14 +185,22 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._next = 0
 
-    def submit(self, payload: bytes, geometry_opts: dict[str, object], kind: str = "segment") -> _Handle:
-        """Decode a profile 1 payload (``kind="segment"``) or a codec-0 geometry payload (``"octree"``)."""
+    @property
+    def started(self) -> bool:
+        return bool(self._workers)
+
+    def start(self) -> None:
+        """Start the processes now (they load their decoders while the caller goes on); a no-op once started."""
         if not self._workers:
             try:
                 self._workers = [_Worker() for _ in range(self.size)]
             except OSError as e:
                 self.close()
                 raise WorkerStartError(f"could not start entropy-decoding worker processes: {e}") from None
+
+    def submit(self, payload: bytes, geometry_opts: dict[str, object], kind: str = "segment") -> _Handle:
+        """Decode a profile 1 payload (``kind="segment"``) or a codec-0 geometry payload (``"octree"``)."""
+        self.start()
         worker = self._workers[self._next]
         self._next = (self._next + 1) % self.size
         worker.submit(kind, payload, geometry_opts)
