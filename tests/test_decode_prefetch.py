@@ -75,13 +75,19 @@ class _PoolSpy:
         monkeypatch.setattr(gscodec.decode, "WorkerPool", Pool)
 
 
-def test_worker_processes_decode_the_segments_after_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    path = next(p for p in STREAMS if "profile1-segments" in p.name)
-    data = path.read_bytes()
+def _spied_runs(monkeypatch: pytest.MonkeyPatch, name: str, workers: int) -> tuple[_PoolSpy, tuple, tuple]:
+    """The conformance stream named ``name`` decoded one segment after the other, then with ``workers`` processes
+    (spied on); the frames and errors must agree."""
+    data = next(p for p in STREAMS if name in p.name).read_bytes()
     spy = _PoolSpy(monkeypatch)
     seq = _run(data, prefetch=False)
-    pre = _run(data, prefetch=True, workers=3)
+    pre = _run(data, prefetch=True, workers=workers)
     assert pre[:2] == seq[:2] and pre[1] is None
+    return spy, seq, pre
+
+
+def test_worker_processes_decode_the_segments_after_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    spy, seq, _ = _spied_runs(monkeypatch, "profile1-segments", 3)
     assert seq[2].segments_decoded == 4
     assert spy.submitted == seq[2].segments_decoded - 1  # all but the first, which the thread decodes
     assert len(spy.pools) == 1 and not spy.pools[0]._workers  # the processes are gone at the end
@@ -107,12 +113,8 @@ def test_a_stream_of_one_segment_starts_no_worker(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_slices_of_the_first_segment_decode_at_once_in_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    path = next(p for p in STREAMS if "profile1-sliced" in p.name)
-    data = path.read_bytes()
-    spy = _PoolSpy(monkeypatch)
-    seq = _run(data, prefetch=False)
-    pre = _run(data, prefetch=True, workers=2)
-    assert pre[:2] == seq[:2] and pre[1] is None and seq[2].segments_decoded == 2
+    spy, seq, _ = _spied_runs(monkeypatch, "profile1-sliced", 2)
+    assert seq[2].segments_decoded == 2
     assert spy.slices == 4  # the first segment's four slices; the second segment went to a worker whole
     assert spy.submitted == 1
 
