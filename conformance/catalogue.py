@@ -46,7 +46,7 @@ from gscodec.bitstream import PROFILE_CODED, GsvWriter, SequenceHeader, profile0
 from gscodec.bitstream import profile1 as p1
 from gscodec.bitstream.chunks import SIGNATURE
 from gscodec.geometry import CODEC_SLICED, decode_points, encode_points
-from gscodec.geometry.sliced import HEADER as SLICED_HEADER
+from gscodec.geometry.sliced import pack_slices
 from gscodec.model.params import ATTRIBUTES
 
 
@@ -419,9 +419,8 @@ def core_profile1_segments() -> Built:
 def _sliced(slices: Callable[[np.ndarray], list[np.ndarray]]) -> Callable[[CodedState], bytes]:
     """A state's payload with its geometry as sliced geometry (§9.6): ``slices`` cuts the points into the slices."""
     def payload(st: CodedState) -> bytes:
-        parts = [encode_points(s) for s in slices(st.points)]
-        data = SLICED_HEADER.pack(0, len(parts)) + b"".join(struct.pack("<I", len(s)) for s in parts) + b"".join(parts)
-        return p1.replace_geometry(st.payload(), CODEC_SLICED, data)
+        return p1.replace_geometry(st.payload(), CODEC_SLICED,
+                                   pack_slices([encode_points(s) for s in slices(st.points)]))
     return payload
 
 
@@ -688,8 +687,7 @@ def _sliced_geometry(edit: Callable[[list[bytes]], tuple[int, list[int] | None, 
     def change(p: CodedPayload) -> None:
         points = decode_points(p.geometry, p.fields[1])
         count, sizes, parts = edit([encode_points(points[:3]), encode_points(points[3:])])
-        sizes = [len(s) for s in parts] if sizes is None else sizes
-        p.geometry = SLICED_HEADER.pack(0, count) + b"".join(struct.pack("<I", s) for s in sizes) + b"".join(parts)
+        p.geometry = pack_slices(parts, count, sizes)
         p.fields[1], p.fields[7] = CODEC_SLICED, len(p.geometry)
     return change
 

@@ -46,8 +46,15 @@ def encode_sliced(points: np.ndarray, slices: int = 4, min_points: int | None = 
     n = points.shape[0]
     k = slice_count(n, slices, min_points)
     by_x = np.argsort(points[:, 0], kind="stable")
-    parts = [octree.encode_octree(points[np.sort(ix)]) for ix in np.array_split(by_x, k)]
-    return HEADER.pack(FORMAT_VERSION, k) + b"".join(SIZE.pack(len(p)) for p in parts) + b"".join(parts)
+    return pack_slices([octree.encode_octree(points[np.sort(ix)]) for ix in np.array_split(by_x, k)])
+
+
+def pack_slices(parts: Sequence[bytes], count: int | None = None, sizes: Sequence[int] | None = None) -> bytes:
+    """A codec-3 payload of the codec-0 payloads ``parts``; ``count`` and ``sizes`` override the slice count and
+    the table (for building faulty streams)."""
+    count = len(parts) if count is None else count
+    sizes = [len(p) for p in parts] if sizes is None else sizes
+    return HEADER.pack(FORMAT_VERSION, count) + b"".join(SIZE.pack(s) for s in sizes) + b"".join(parts)
 
 
 def split_slices(data: bytes) -> list[bytes]:
