@@ -1,6 +1,7 @@
 """Where gsdec's time goes: each stage of decoding a .gsv stream, timed in a warm process.
 
     python bench/decode_bench.py STREAM.gsv [--device cpu|cuda] [--repeats 5] [--segments 8] [--slices 4]
+                                            [--geometry morton]
 
 Stages, per pass over the whole stream (medians over ``--repeats`` passes after one warm-up pass):
 
@@ -23,6 +24,10 @@ With ``--slices K`` every segment's geometry of a profile 1 stream is first re-c
 (format_spec.md §9.6, K bands; the same points, so the rest of the payload is unchanged), and the
 bench also prints the geometry decoded with its slices at once in K warm worker processes, and the
 stream through ``decode_frames`` with K workers (their start-up included, as in a gsdec run).
+
+With ``--geometry NAME`` every segment's geometry is first re-coded with that geometry codec (for
+example ``morton``, format_spec.md §9.7, or ``builtin``, §9.5): the same points, so the rest of the
+payload and the decoded state are unchanged, and two runs time two codecs on the same segment.
 
 Also printed: the one-off start-up of a fresh process (interpreter, torch, gsplat; timed by
 running ``python -c "import gscodec.decode, gscodec.render"`` in a child), and frames per
@@ -121,21 +126,22 @@ def repeated_stream(data: bytes, count: int) -> bytes:
     return out.getvalue()
 
 
-def resliced(data: bytes, slices: int) -> bytes:
-    """``data`` (profile 1) with every segment's geometry re-coded as ``slices`` bands (codec 3)."""
+def recoded(data: bytes, codec: str, **opts: object) -> bytes:
+    """``data`` (profile 1) with every segment's geometry re-coded by geometry codec ``codec`` (the same points)."""
     from gscodec.bitstream import PROFILE_CODED, GsvReader, GsvWriter, profile1
-    from gscodec.geometry import CODEC_SLICED, decode_points, encode_points
+    from gscodec.geometry import codec_id, decode_points, encode_points
 
+    cid = codec_id(codec)
     reader = GsvReader(io.BytesIO(data))
     if reader.header.profile != PROFILE_CODED:
-        raise SystemExit("decode_bench: --slices needs a profile 1 stream")
+        raise SystemExit("decode_bench: --slices and --geometry need a profile 1 stream")
     out = io.BytesIO()
     with GsvWriter(out, reader.header) as writer:
         for seg in reader.segments():
             _n, codec, size = profile1.peek_segment(seg.payload)
             geometry = seg.payload[profile1.HEAD.size : profile1.HEAD.size + size]
-            recoded = encode_points(decode_points(geometry, codec), CODEC_SLICED, slices=slices)
-            writer.write_segment(seg.frame_count, profile1.replace_geometry(seg.payload, CODEC_SLICED, recoded))
+            points = encode_points(decode_points(geometry, codec), cid, **opts)
+            writer.write_segment(seg.frame_count, profile1.replace_geometry(seg.payload, cid, points))
     return out.getvalue()
 
 
@@ -199,12 +205,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="worker processes for the --segments run (default: as gsdec picks on this machine)")
     ap.add_argument("--slices", type=int, default=0,
                     help="re-code every segment's geometry as K slices first, and time them decoded at once")
+    ap.add_argument("--geometry", default=None, metavar="NAME",
+                    help="re-code every segment's geometry with this geometry codec first (e.g. morton, builtin)")
     args = ap.parse_args(argv)
+    if args.slices and args.geometry:
+        ap.error("--slices re-codes as sliced geometry; give it or --geometry, not both")
     data = Path(args.stream).read_bytes()
-    if args.slices:
+    if args.slices or args.geometry:
         before = len(data)
-        data = resliced(data, args.slices)
-        print(f"decode_bench: geometry re-coded as {args.slices} slices: {before} -> {len(data)} bytes "
+        data = recoded(data, "sliced", slices=args.slices) if args.slices else recoded(data, args.geometry)
+        how = f"{args.slices} slices" if args.slices else f"geometry codec {args.geometry}"
+        print(f"decode_bench: geometry re-coded as {how}: {before} -> {len(data)} bytes "
               f"({100 * (len(data) - before) / before:+.2f} %)")
     start = startup_seconds()
     one_pass(data, args.device)  # warm-up: lazy imports, kernels, caches

@@ -1,8 +1,10 @@
 """Geometry coder benchmark: bits per point and speed on anchor-like point clouds.
 
-Prints one row per cloud: points, payload bytes, bits/point, the figure tmc3 (MPEG G-PCC
-reference software, release v23, lossless CTC octree settings) reached on a cloud of the same
-recipe, the ratio, and encode/decode points per second (median of --repeat runs, wall clock).
+Prints one row per cloud and codec (builtin: the octree level by level, codec 0; morton: depth
+first, codec 4; both by default, timed side by side in one run): points, payload bytes,
+bits/point, the figure tmc3 (MPEG G-PCC reference software, release v23, lossless CTC octree
+settings) reached on a cloud of the same recipe, the ratio, and encode/decode points per second
+(median of --repeat runs, wall clock).
 
 Clouds (seed 12345):
   random-*     unique uniform points in a 1024^3 cube
@@ -15,7 +17,11 @@ Clouds (seed 12345):
                video fit sit. Frames come from --video (any file PyAV opens) or, by default, from a
                synthetic 1280x720 moving texture.
 
-Usage: python bench/geometry_bench.py [--quick] [--repeat N] [--video FILE] [--tmc3 PATH] [--write-ply DIR]
+  stream-*     the positions of the first segment of a gscodec stream (--stream FILE.gsv): a real
+               segment's Gaussians.
+
+Usage: python bench/geometry_bench.py [--quick] [--repeat N] [--codecs builtin,morton] [--stream FILE.gsv]
+                                      [--video FILE] [--tmc3 PATH] [--write-ply DIR]
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gscodec.geometry import CODEC_BUILTIN, CODEC_GPCC, canonical_order, decode_points, encode_points
+from gscodec.geometry import CODEC_GPCC, CODEC_NAMES, canonical_order, codec_id, decode_points, encode_points
 from gscodec.geometry.gpcc import write_ply
 
 SEED = 12345
@@ -123,19 +129,37 @@ def video_like(n: int = 50_000, video: str | None = None, frames: int = 32, seed
     return np.column_stack([x, y, t]).astype(np.int64)
 
 
-def _median_time(fn: Callable[[], object], repeat: int) -> float:
-    times = []
+def stream_points(path: str) -> np.ndarray:
+    """The decoded grid positions of the first segment of a gscodec stream."""
+    from gscodec.bitstream import PROFILE_CODED, profile0, profile1
+    from gscodec.bitstream.container import read_index, read_segment_at
+
+    header, index = read_index(path)
+    if not index:
+        raise SystemExit(f"{path}: the stream has no segment")
+    segment = read_segment_at(path, index[0])
+    module = profile1 if header.profile == PROFILE_CODED else profile0
+    return np.asarray(module.decode_segment(segment.payload).points, dtype=np.int64)
+
+
+def _median_times(fns: dict[int, Callable[[], object]], repeat: int) -> dict[int, float]:
+    """Median wall time of each function over ``repeat`` rounds, every round running all of them in turn."""
+    times: dict[int, list[float]] = {k: [] for k in fns}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the 20k and 50k clouds")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per cloud (median reported)")
+    parser.add_argument("--codecs", default="builtin,morton", help="geometry codecs to compare, by name")
+    parser.add_argument("--stream", action="append", default=[], metavar="FILE.gsv",
+                        help="also code the positions of a stream's first segment (repeatable)")
     parser.add_argument("--video", help="clip for the video-like cloud (default: synthetic frames)")
     parser.add_argument("--tmc3", help="tmc3 binary: also code every cloud with G-PCC (default: tmc3 on PATH)")
     parser.add_argument("--write-ply", type=Path, help="folder to write every cloud to as a PLY file")
@@ -147,6 +171,10 @@ def main() -> None:
         "surface-wide-20k": lambda: surface(20_000, (30, 150)),
         "video-50k": lambda: video_like(50_000, args.video),
     }
+    for path in args.stream:
+        clouds[f"stream-{Path(path).stem}"] = lambda path=path: stream_points(path)
+    codecs = [codec_id(name.strip()) for name in args.codecs.split(",") if name.strip()]
+    names = dict(CODEC_NAMES)
     if not args.quick:
         clouds.update({
             "random-200k": lambda: random_cube(200_000),
@@ -155,8 +183,8 @@ def main() -> None:
         })  # fmt: skip
     tmc3 = args.tmc3 or shutil.which("tmc3")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"geometry codec 0 (builtin); median of {args.repeat} runs; load average {load:.1f}")
-    head = f"{'cloud':18s} {'points':>8s} {'bytes':>8s} {'bits/pt':>8s} {'tmc3':>6s} {'ratio':>6s}"
+    print(f"median of {args.repeat} runs; load average {load:.1f}")
+    head = f"{'cloud':24s} {'codec':8s} {'points':>8s} {'bytes':>8s} {'bits/pt':>8s} {'tmc3':>6s} {'ratio':>6s}"
     head += f" {'enc pt/s':>10s} {'dec pt/s':>10s}"
     if tmc3:
         head += f" {'gpcc b/pt':>9s}"
@@ -166,24 +194,29 @@ def main() -> None:
         if args.write_ply:
             args.write_ply.mkdir(parents=True, exist_ok=True)
             write_ply(args.write_ply / f"{name}.ply", pts)
-        data = encode_points(pts, CODEC_BUILTIN)
-        out = decode_points(data, CODEC_BUILTIN)
-        if not np.array_equal(out, pts[canonical_order(pts)]):
-            raise SystemExit(f"{name}: decoded points differ from the input")
-        enc = _median_time(lambda p=pts: encode_points(p, CODEC_BUILTIN), args.repeat)
-        dec = _median_time(lambda d=data: decode_points(d, CODEC_BUILTIN), args.repeat)
-        bpp = len(data) * 8 / len(pts)
-        ref = TMC3_BITS.get(name)
-        ref_s = f"{ref:6.2f}" if ref else f"{'-':>6s}"
-        ratio_s = f"{bpp / ref:6.3f}" if ref else f"{'-':>6s}"
-        row = f"{name:18s} {len(pts):8d} {len(data):8d} {bpp:8.3f} {ref_s} {ratio_s}"
-        row += f" {len(pts) / enc:10.0f} {len(pts) / dec:10.0f}"
+        want = pts[canonical_order(pts)]
+        payloads = {c: encode_points(pts, c) for c in codecs}
+        for c, data in payloads.items():
+            if not np.array_equal(decode_points(data, c), want):
+                raise SystemExit(f"{name}: codec {names[c]} decoded points that differ from the input")
+        # side by side: each timed run codes with every codec in turn, so load changes hit them alike
+        enc = _median_times({c: (lambda c=c, p=pts: encode_points(p, c)) for c in codecs}, args.repeat)
+        dec = _median_times({c: (lambda c=c, d=data: decode_points(d, c)) for c, data in payloads.items()},
+                            args.repeat)
+        gpcc = ""
         if tmc3:
             g = encode_points(pts, CODEC_GPCC, tmc3=tmc3)
-            if not np.array_equal(decode_points(g, CODEC_GPCC, tmc3=tmc3), out):
+            if not np.array_equal(decode_points(g, CODEC_GPCC, tmc3=tmc3), want):
                 raise SystemExit(f"{name}: G-PCC decoded points differ from the input")
-            row += f" {len(g) * 8 / len(pts):9.3f}"
-        print(row, flush=True)
+            gpcc = f" {len(g) * 8 / len(pts):9.3f}"
+        for c, data in payloads.items():
+            bpp = len(data) * 8 / len(pts)
+            ref = TMC3_BITS.get(name)
+            ref_s = f"{ref:6.2f}" if ref else f"{'-':>6s}"
+            ratio_s = f"{bpp / ref:6.3f}" if ref else f"{'-':>6s}"
+            row = f"{name:24s} {names[c]:8s} {len(pts):8d} {len(data):8d} {bpp:8.3f} {ref_s} {ratio_s}"
+            row += f" {len(pts) / enc[c]:10.0f} {len(pts) / dec[c]:10.0f}"
+            print(row + gpcc, flush=True)
 
 
 if __name__ == "__main__":

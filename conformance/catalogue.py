@@ -45,7 +45,7 @@ from conformance.builders import (
 from gscodec.bitstream import PROFILE_CODED, GsvWriter, SequenceHeader, profile0
 from gscodec.bitstream import profile1 as p1
 from gscodec.bitstream.chunks import SIGNATURE
-from gscodec.geometry import CODEC_SLICED, decode_points, encode_points
+from gscodec.geometry import CODEC_MORTON, CODEC_SLICED, decode_points, encode_points, morton
 from gscodec.geometry.sliced import pack_slices
 from gscodec.model.params import ATTRIBUTES
 
@@ -445,6 +445,28 @@ def core_profile1_sliced() -> Built:
     return _coded_stream(w, h, Fraction(30), 4, [(4, bands, _sliced(_x_bands(4))), (2, mixed, _sliced(_interleaved))])
 
 
+def _morton(leads: list[int] | None) -> Callable[[CodedState], bytes]:
+    """A state's payload with its geometry coded depth first (§9.7), with these axis leads (None: the encoder's)."""
+    def payload(st: CodedState) -> bytes:
+        return p1.replace_geometry(st.payload(), CODEC_MORTON, morton.encode_morton(st.points, leads))
+    return payload
+
+
+def core_profile1_morton() -> Built:
+    """Depth-first geometry as gsenc writes it, and with leads an encoder may choose: time first, space first."""
+    w, h = 32, 24
+    chosen = coded_state(35, 60, w, h, 4, xy_shift=2, t_shift=1, hidden=0, mask=0x0FFF)
+    rng = SplitMix64(1035)
+    pts = [[rng.integer(0, 4 * w), rng.integer(0, 4 * h), rng.integer(0, 3)] for _ in range(18)]
+    pts += [pts[2]] * 2 + [pts[11]]  # duplicates: gaps of 0
+    nets = {c: random_prior(rng, c, 2) for c in range(8)}
+    dup_points = canonical(np.array(pts, np.int64))
+    dup = CodedState(dup_points, coded_symbols(rng, dup_points, nets), np.array(P1_STEPS, np.int8), nets, 2, 0, 2)
+    wide = coded_state(2035, 9, w, h, 2, xy_shift=8, t_shift=8, hidden=0, mask=0x0003)
+    return _coded_stream(w, h, Fraction(25), 4, [(4, chosen, _morton(None)), (3, dup, _morton([0, 0, 3])),
+                                                 (2, wide, _morton([2, 2, 0]))])
+
+
 def _int_prior(c: int, hidden: int, w1: list[list[int]] | None, b1: list[int] | None, s1: int, w2: list[list[int]],
                b2: list[int], s2: int) -> p1.PriorNet:
     n_in = 3 + c
@@ -692,6 +714,39 @@ def _sliced_geometry(edit: Callable[[list[bytes]], tuple[int, list[int] | None, 
     return change
 
 
+_MortonParts = tuple[np.ndarray, np.ndarray, list[int], np.ndarray]  # origin, extent, leads, gaps
+
+
+def _morton_geometry(edit: Callable[[np.ndarray, np.ndarray, list[int], np.ndarray], _MortonParts]
+                     ) -> Callable[[CodedPayload], None]:
+    """The payload's geometry coded depth first (§9.7) with leads (0, 0, 1), after ``edit`` changed its origin,
+    extent, leads or gaps."""
+    def change(p: CodedPayload) -> None:
+        points = decode_points(p.geometry, p.fields[1])
+        origin = points.min(axis=0)
+        extent = points.max(axis=0) - origin
+        leads = [0, 0, 1]
+        layout = morton.key_layout([int(e).bit_length() for e in extent], leads)
+        gaps = morton.key_gaps(points - origin, layout)
+        p.geometry = morton.pack_morton(*edit(origin, extent, leads, gaps))
+        p.fields[1], p.fields[7] = CODEC_MORTON, len(p.geometry)
+    return change
+
+
+def _gaps_past_key_space(origin: np.ndarray, extent: np.ndarray, leads: list[int], gaps: np.ndarray) -> _MortonParts:
+    """The last gap grown so that the last key is 2**K, one past the largest key of the box."""
+    k = sum(int(e).bit_length() for e in extent)
+    gaps = gaps.copy()
+    gaps[-1] += np.uint64((1 << k) - int(gaps.sum()))
+    return origin, extent, leads, gaps
+
+
+def _extent_one_short(origin: np.ndarray, extent: np.ndarray, leads: list[int], gaps: np.ndarray) -> _MortonParts:
+    """extent_x one smaller (its bit length, and so the keys, unchanged): the largest x lies outside the box."""
+    assert (int(extent[0]) - 1).bit_length() == int(extent[0]).bit_length()
+    return origin, extent - np.array([1, 0, 0]), leads, gaps
+
+
 def _one_fewer(part: bytes) -> bytes:
     """A codec-0 payload of the same points but the last."""
     return encode_points(decode_points(part, 0)[:-1])
@@ -891,8 +946,8 @@ FAULTY: list[Spec] = [
        lambda: _coded_faulty(_set_coded_field(7, 5000)), "StreamError", "profile 1 geometry or steps cut short"),
     _f("gsv1-faulty-71-p1-payload-too-short", "Profile 1: a payload of 10 bytes (its fixed fields need 16).",
        lambda: _coded_faulty(lambda p: p.join()[:10]), "StreamError", "profile 1 segment payload too short"),
-    _f("gsv1-faulty-72-p1-geometry-codec-reserved", "Profile 1: geometry_codec 4 (reserved).",
-       lambda: _coded_faulty(_set_coded_field(1, 4)), "StreamError", "unknown geometry codec 4"),
+    _f("gsv1-faulty-72-p1-geometry-codec-reserved", "Profile 1: geometry_codec 5 (reserved).",
+       lambda: _coded_faulty(_set_coded_field(1, 5)), "StreamError", "unknown geometry codec 5"),
     _f("gsv1-faulty-73-p1-sliced-sizes-beyond-geometry",
        "Profile 1, sliced geometry (§9.6): the table of slice sizes declares one byte more than follows it.",
        lambda: _coded_faulty(_sliced_geometry(lambda parts: (len(parts), [len(p) for p in parts[:-1]]
@@ -905,6 +960,15 @@ FAULTY: list[Spec] = [
        "point).",
        lambda: _coded_faulty(_sliced_geometry(lambda parts: (len(parts), None, parts[:-1] + [_one_fewer(parts[-1])]))),
        "StreamError", "geometry holds 5 points for 6 Gaussians"),
+    _f("gsv1-faulty-76-p1-morton-gaps-past-key-space",
+       "Profile 1, depth-first geometry (§9.7): the gaps add up to 2^K, one past the largest key the box holds.",
+       lambda: _coded_faulty(_morton_geometry(_gaps_past_key_space)), "StreamError", "run past"),
+    _f("gsv1-faulty-77-p1-morton-point-outside-box",
+       "Profile 1, depth-first geometry: extent_x one short of the largest x (the keys are unchanged).",
+       lambda: _coded_faulty(_morton_geometry(_extent_one_short)), "StreamError", "outside the declared bounding box"),
+    _f("gsv1-faulty-78-p1-morton-lead-above-63", "Profile 1, depth-first geometry: lead_y 64.",
+       lambda: _coded_faulty(_morton_geometry(lambda o, e, leads, g: (o, e, [0, 64, 1], g))), "StreamError",
+       "axis lead above 63"),
 ]
 
 
@@ -947,6 +1011,10 @@ CORE: list[Spec] = [
          "Profile 1 with sliced geometry (geometry codec 3, format_spec.md §9.6): 60 Gaussians in 4 bands along x, "
          "as gsenc cuts them; then 21 Gaussians in slices of the even rows, none and the odd rows, whose boxes "
          "overlap (the union is sorted into canonical order).", core_profile1_sliced, seed=34),
+    Spec("gsv1-core-12-profile1-morton",
+         "Profile 1 with depth-first geometry (geometry codec 4, format_spec.md §9.7): 60 Gaussians with the axis "
+         "leads gsenc chooses; 21 with duplicate points and time leading by 3 levels; 9 on the finest grid "
+         "(shifts 8/8) with x and y leading by 2.", core_profile1_morton, seed=35),
 ]
 
 UNCOMMON: list[Spec] = [

@@ -43,7 +43,7 @@ class EncodeSettings:
     preset: str = "medium"
     iterations: int | None = None
     gaussians: int | None = None
-    geometry: str = "builtin"
+    geometry: str = "morton"
     tmc3: str | None = None
     geometry_slices: int = 4
     """Slices of each segment's positions with ``geometry="sliced"`` (format_spec.md §9.6)."""

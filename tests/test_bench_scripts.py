@@ -59,7 +59,7 @@ def test_decode_bench_recodes_the_geometry_as_slices(capsys, monkeypatch: pytest
     monkeypatch.setattr(sliced, "MIN_SLICE_POINTS", 1)
     bench = _script("decode_bench")
     data = (REPO / "conformance" / "cross_device" / "gpu-encoded-carphone-8f-profile1.gsv").read_bytes()
-    recoded = bench.resliced(data, 3)
+    recoded = bench.recoded(data, "sliced", slices=3)
     (a, ra), (b, rb) = [(next(iter(r.segments())), r) for r in (GsvReader(io.BytesIO(d)) for d in (data, recoded))]
     assert profile1.peek_segment(b.payload)[1] == 3
     assert decode_segment_state(rb.header, b).state_hash() == decode_segment_state(ra.header, a).state_hash()
@@ -67,6 +67,36 @@ def test_decode_bench_recodes_the_geometry_as_slices(capsys, monkeypatch: pytest
                        "--repeats", "1", "--slices", "3"]) == 0
     out = capsys.readouterr().out
     assert "geometry re-coded as 3 slices" in out and "with its 3 slices in 3 warm worker processes" in out
+
+
+def test_decode_bench_recodes_the_geometry_with_another_codec(capsys) -> None:
+    from gscodec.bitstream import GsvReader, profile1
+    from gscodec.decode import decode_segment_state
+
+    bench = _script("decode_bench")
+    stream = REPO / "conformance" / "cross_device" / "gpu-encoded-carphone-8f-profile1.gsv"
+    data = stream.read_bytes()
+    recoded = bench.recoded(data, "morton")
+    (a, ra), (b, rb) = [(next(iter(r.segments())), r) for r in (GsvReader(io.BytesIO(d)) for d in (data, recoded))]
+    assert profile1.peek_segment(a.payload)[1] == 0 and profile1.peek_segment(b.payload)[1] == 4
+    assert decode_segment_state(rb.header, b).state_hash() == decode_segment_state(ra.header, a).state_hash()
+    assert bench.main([str(stream), "--repeats", "1", "--geometry", "morton"]) == 0
+    assert "geometry re-coded as geometry codec morton" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main([str(stream), "--slices", "2", "--geometry", "morton"])
+
+
+def test_geometry_bench_compares_the_codecs_on_a_stream(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = _script("geometry_bench")
+    stream = REPO / "conformance" / "cross_device" / "gpu-encoded-carphone-8f-profile1.gsv"
+    monkeypatch.setattr("sys.argv", ["geometry_bench.py", "--quick", "--repeat", "1", "--stream", str(stream)])
+    monkeypatch.setattr(bench, "video_like", lambda n, video=None: bench.random_cube(500))
+    monkeypatch.setattr(bench, "surface", lambda n, widths: bench.random_cube(300))
+    monkeypatch.setattr(bench, "random_cube", lambda n, seed=12345, size=1024, f=bench.random_cube: f(200))
+    bench.main()
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("stream-")]
+    assert [r[1] for r in rows] == ["builtin", "morton"] and rows[0][2] == rows[1][2] == "438"
+    assert int(rows[1][3]) < int(rows[0][3])  # the depth-first coder is the smaller on this segment
 
 
 def _blob_clip(tmp_path: Path) -> Path:

@@ -127,7 +127,7 @@ def decode_payload(payload: bytes, seen: Counter | None = None) -> bytes:
     n, codec, xy_shift, t_shift, hidden, mask, reserved, gsize = FIXED.unpack_from(payload)
     if n > 1 << 22:
         raise Refused("LimitError", "gaussian_count")
-    if codec > 3 or xy_shift > 8 or t_shift > 8 or hidden > 32 or mask >> 12:
+    if codec > 4 or xy_shift > 8 or t_shift > 8 or hidden > 32 or mask >> 12:
         raise Refused("StreamError", "fixed field out of range")
     seen["reserved set"] += reserved != 0
     pos = FIXED.size

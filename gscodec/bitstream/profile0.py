@@ -26,14 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from gscodec.errors import LimitError, StreamError
-from gscodec.geometry import MAX_POINTS, canonical_order, declared_points, decode_points, encode_points
+from gscodec.geometry import CODEC_NAMES, MAX_POINTS, canonical_order, declared_points, decode_points, encode_points
 from gscodec.model.params import ATTRIBUTES, PARAMS_PER_GAUSSIAN
 
 MAX_GAUSSIANS = MAX_POINTS
 """A decoder refuses segments with more Gaussians than this (format_spec.md, "Limits"): one
 point per Gaussian, so the geometry coder's point limit."""
 
-GEOMETRY_CODECS: dict[str, int] = {"builtin": 0, "gpcc": 1, "raw": 2, "sliced": 3}
+GEOMETRY_CODECS: dict[str, int] = {name: cid for cid, name in CODEC_NAMES}
 GEOMETRY_NAMES: dict[int, str] = {v: k for k, v in GEOMETRY_CODECS.items()}
 
 _HEAD = struct.Struct("<IB3xI")

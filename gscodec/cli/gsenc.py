@@ -94,10 +94,11 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
 @click.option("--pilot/--no-pilot", default=True, show_default=True,
               help="Profile 1 without --gaussians: a short first fit and rate-distortion pass (about a quarter "
                    "more time) learns how many Gaussians the segment keeps, and the fit is sized to it.")
-@click.option("--geometry", type=click.Choice(["builtin", "sliced", "gpcc", "raw"]), default="builtin",
+@click.option("--geometry", type=click.Choice(["morton", "builtin", "sliced", "gpcc", "raw"]), default="morton",
               show_default=True,
-              help="Point-cloud coder for Gaussian positions: built-in octree; the same in --slices bands that "
-                   "a decoder with several cores decodes at once (about 0.5 %% larger); MPEG G-PCC (needs "
+              help="Point-cloud coder for Gaussian positions: the built-in octree coded depth first (morton: "
+                   "the fastest to decode) or level by level (builtin); the latter in --slices bands that a "
+                   "decoder with several cores decodes at once (sliced, about 0.5 % larger); MPEG G-PCC (needs "
                    "tmc3); or raw.")
 @click.option("--slices", "geometry_slices", type=click.IntRange(1, 64), default=4, show_default=True, metavar="K",
               help="Bands of positions per segment with --geometry sliced (each at least 4096 points).")

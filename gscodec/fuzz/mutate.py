@@ -378,7 +378,7 @@ class Mutator:
         op = self.below(100)
         fix_size = self.chance(0.9)
         if op < 40:  # the geometry, in its codec's terms
-            kind = {0: "builtin", 1: "gpcc", 2: "raw"}.get(codec, "builtin")
+            kind = {0: "builtin", 1: "gpcc", 2: "raw", 4: "builtin"}.get(codec, "builtin")
             geometry = self.payload[kind](geometry)
             if kind == "raw" and self.chance(0.5):  # keep count and payload consistent
                 n = len(geometry) // 12
@@ -389,7 +389,7 @@ class Mutator:
             if self.chance(0.8):
                 attrs = self._fit_attributes(attrs, n)
         elif op < 62:
-            codec = self.pick((0, 1, 2, 3, 7, 255))
+            codec = self.pick((0, 1, 2, 3, 4, 7, 255))
         elif op < 66:
             reserved = bytes(self.rng.integers(0, 256, 3, dtype=np.uint8))
         elif op < 72:
@@ -457,7 +457,7 @@ class Mutator:
             parts.head = list(_P1_HEAD.unpack(head))
             fix = fix and self.chance(0.5)  # a changed mask or size must sometimes survive
         elif op < 30:  # the geometry, in its codec's terms (and the count with it, sometimes)
-            kind = {0: "builtin", 1: "gpcc", 2: "raw"}.get(parts.head[1], "builtin")
+            kind = {0: "builtin", 1: "gpcc", 2: "raw", 4: "builtin"}.get(parts.head[1], "builtin")
             parts.geometry = self.payload[kind](parts.geometry)
             if kind == "raw" and self.chance(0.5):
                 parts.head[0] = len(parts.geometry) // 12

@@ -1,14 +1,16 @@
 """Anchor positions as a point cloud: integer (x, y, t) grid points to bytes and back.
 
-Four codecs share one interface and one output order (canonical: t, then y, then x, with
+Five codecs share one interface and one output order (canonical: t, then y, then x, with
 duplicates kept), so attributes coded in decoded order line up whichever codec carried the
 positions:
 
-- ``CODEC_BUILTIN`` (0, the default): the octree coder in :mod:`gscodec.geometry.octree`;
+- ``CODEC_BUILTIN`` (0): the octree coder in :mod:`gscodec.geometry.octree`;
 - ``CODEC_GPCC`` (1): MPEG G-PCC through a user-installed ``tmc3`` binary;
 - ``CODEC_RAW`` (2): int32 triples, for tests and debugging;
 - ``CODEC_SLICED`` (3): the cloud in bands, each an octree payload of its own, so that several cores
-  can decode one cloud (:mod:`gscodec.geometry.sliced`).
+  can decode one cloud (:mod:`gscodec.geometry.sliced`);
+- ``CODEC_MORTON`` (4): the octree depth first, its leaves as gaps between Morton keys
+  (:mod:`gscodec.geometry.morton`): about as small as codec 0 and several times faster to decode.
 
 The payload is not self-delimiting: pass :func:`decode_points` exactly the bytes that
 :func:`encode_points` produced. Limits are in :mod:`gscodec.geometry.limits`.
@@ -21,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from gscodec.errors import InputError, UnsupportedError
-from gscodec.geometry import gpcc, octree, sliced
+from gscodec.geometry import gpcc, morton, octree, sliced
 from gscodec.geometry.gpcc import decode_gpcc, encode_gpcc
 from gscodec.geometry.limits import MAX_COORD, MAX_EXTENT_BITS, MAX_POINTS, canonical_order, check_points
+from gscodec.geometry.morton import decode_morton, encode_morton
 from gscodec.geometry.octree import decode_octree, encode_octree
 from gscodec.geometry.raw import decode_raw, encode_raw
 from gscodec.geometry.sliced import SliceMap, decode_sliced, encode_sliced
@@ -32,17 +35,19 @@ CODEC_BUILTIN = 0
 CODEC_GPCC = 1
 CODEC_RAW = 2
 CODEC_SLICED = 3
+CODEC_MORTON = 4
 
 #: Codec ids and their names, in id order.
 CODEC_NAMES: tuple[tuple[int, str], ...] = (
     (CODEC_BUILTIN, "builtin"), (CODEC_GPCC, "gpcc"), (CODEC_RAW, "raw"), (CODEC_SLICED, "sliced"),
+    (CODEC_MORTON, "morton"),
 )
 
 _OPTIONS = frozenset({"tmc3", "timeout", "slices", "map_slices"})
 
 
 def codec_id(codec: int | str) -> int:
-    """The numeric id of a codec given by id or by name ('builtin', 'gpcc', 'raw', 'sliced')."""
+    """The numeric id of a codec given by id or by name ('builtin', 'gpcc', 'raw', 'sliced', 'morton')."""
     if isinstance(codec, bool):
         raise InputError(f"geometry codec must be an id or a name, got {codec!r}")
     if isinstance(codec, (int, np.integer)):
@@ -74,6 +79,8 @@ def encode_points(points: np.ndarray, codec: int | str = "builtin", **opts: Any)
     pts = check_points(points)
     if cid == CODEC_BUILTIN:
         return encode_octree(pts)
+    if cid == CODEC_MORTON:
+        return encode_morton(pts)
     if cid == CODEC_GPCC:
         return encode_gpcc(pts, **{k: v for k, v in opts.items() if k in ("tmc3", "timeout")})
     if cid == CODEC_SLICED:
@@ -94,11 +101,11 @@ def declared_points(data: bytes, codec: int | str) -> int | None:
         return None if len(data) % 12 else len(data) // 12
     if cid == CODEC_SLICED:
         return sliced.declared_sliced_points(data)
-    header = octree.HEADER if cid == CODEC_BUILTIN else gpcc.HEADER
-    if len(data) < header.size or data[0] != (octree.FORMAT_VERSION if cid == CODEC_BUILTIN else gpcc.FORMAT_VERSION):
+    module = {CODEC_BUILTIN: octree, CODEC_MORTON: morton}.get(cid, gpcc)
+    if len(data) < module.HEADER.size or data[0] != module.FORMAT_VERSION:
         return None
-    fields = header.unpack_from(data)
-    return int(fields[2] if cid == CODEC_BUILTIN else fields[1])
+    fields = module.HEADER.unpack_from(data)
+    return int(fields[1] if module is gpcc else fields[2])
 
 
 def decode_points(data: bytes, codec: int | str, **opts: Any) -> np.ndarray:
@@ -112,6 +119,8 @@ def decode_points(data: bytes, codec: int | str, **opts: Any) -> np.ndarray:
     data = bytes(data)
     if cid == CODEC_BUILTIN:
         return decode_octree(data)
+    if cid == CODEC_MORTON:
+        return decode_morton(data)
     if cid == CODEC_GPCC:
         return decode_gpcc(data, **{k: v for k, v in opts.items() if k in ("tmc3", "timeout")})
     if cid == CODEC_SLICED:
@@ -122,6 +131,7 @@ def decode_points(data: bytes, codec: int | str, **opts: Any) -> np.ndarray:
 __all__ = [
     "CODEC_BUILTIN",
     "CODEC_GPCC",
+    "CODEC_MORTON",
     "CODEC_NAMES",
     "CODEC_RAW",
     "CODEC_SLICED",

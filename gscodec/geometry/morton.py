@@ -1,0 +1,232 @@
+"""Depth-first octree coder (geometry codec 4): the occupied leaves in Morton order, as gaps.
+
+Normative description: format_spec.md §9.7 (same names as here). Every point's position relative
+to the bounding box becomes one integer key by interleaving its coordinate bits level by level,
+as an octree would split them, so sorting the keys walks the octree's leaves depth first. The
+sorted keys are sent as gaps between neighbours: each gap's bit length (its size class) through
+six adaptive binary decisions, the bit below its leading one through an adaptive context, the
+rest as plain bits. Every step codes all points at once, so a cloud of 50,000 points decodes in
+a few tens of milliseconds of numpy and constriction calls, several times faster than the
+breadth-first octree coder (codec 0), and in about as many bytes.
+
+The encoder chooses how the time axis interleaves with x and y (the axes' ``leads``): a lead of
+k on an axis moves its bits k levels up, so that it is split earlier. It estimates each choice's
+size from the gap classes' entropy and codes the best one.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+from gscodec.errors import LimitError, StreamError, UnsupportedError
+from gscodec.geometry._adaptive import BitDecoder, BitEncoder, ContextModel
+from gscodec.geometry.limits import MAX_COORD, MAX_EXTENT_BITS, MAX_POINTS, canonical_sorted
+
+FORMAT_VERSION = 0
+
+HEADER = struct.Struct("<BII")  # format_version, crc32, num_points (as codec 0)
+BOUNDS = struct.Struct("<iiiIII")  # origin_x, origin_y, origin_t, extent_x, extent_y, extent_t
+LEADS = struct.Struct("<BBB")  # lead_x, lead_y, lead_t
+
+#: A lead above this is refused: keys have at most 63 bits, so larger leads only add empty levels.
+MAX_LEAD = 63
+#: Within a level the axes contribute their bits in this order: t, then y, then x.
+AXIS_ORDER = (2, 1, 0)
+#: A gap's size class (its bit length, 0 to 63) is sent as this many binary decisions.
+CLASS_BITS = 6
+#: Uniformly coded remainders are sent in pieces of at most this many bits.
+PIECE_BITS = 16
+#: Time leads the encoder tries (x and y keep lead 0), and x-y leads (with time at 0).
+TIME_LEADS = tuple(range(0, 9))
+SPACE_LEADS = (1, 2, 3)
+
+
+def key_layout(bits: list[int], leads: list[int]) -> list[tuple[int, int]]:
+    """The (axis, bit) of every key bit, most significant first.
+
+    Level L holds, in AXIS_ORDER, bit L - lead_a of each axis a that has such a bit
+    (0 <= L - lead_a < bits[a]); the levels run from the highest down to 0.
+    """
+    top = max((b + lead for b, lead in zip(bits, leads) if b > 0), default=0)
+    out = []
+    for level in range(top - 1, -1, -1):
+        for a in AXIS_ORDER:
+            j = level - leads[a]
+            if 0 <= j < bits[a]:
+                out.append((a, j))
+    return out
+
+
+def make_keys(rel: np.ndarray, layout: list[tuple[int, int]]) -> np.ndarray:
+    """Morton keys (uint64) of relative positions ``rel`` (N, 3) under ``layout``."""
+    key = np.zeros(rel.shape[0], dtype=np.uint64)
+    one = np.uint64(1)
+    for a, j in layout:
+        key = (key << one) | ((rel[:, a] >> j) & 1).astype(np.uint64)
+    return key
+
+
+def split_keys(key: np.ndarray, layout: list[tuple[int, int]]) -> np.ndarray:
+    """Inverse of :func:`make_keys`: (N, 3) int64 relative positions."""
+    rel = np.zeros((key.size, 3), dtype=np.int64)
+    n = len(layout)
+    for i, (a, j) in enumerate(layout):
+        rel[:, a] |= ((key >> np.uint64(n - 1 - i)) & np.uint64(1)).astype(np.int64) << j
+    return rel
+
+
+def bit_length(v: np.ndarray) -> np.ndarray:
+    """Exact bit length of every uint64 value (0 for 0)."""
+    out = np.zeros(v.shape, dtype=np.int64)
+    rest = v.copy()
+    for step in (32, 16, 8, 4, 2, 1):
+        big = rest >= (np.uint64(1) << np.uint64(step))
+        out += np.where(big, step, 0)
+        rest = np.where(big, rest >> np.uint64(step), rest)
+    return out + (rest > 0)
+
+
+def key_gaps(points_rel: np.ndarray, layout: list[tuple[int, int]]) -> np.ndarray:
+    """The gaps (uint64) between the sorted keys of relative positions, the first from 0."""
+    keys = np.sort(make_keys(points_rel, layout))
+    return np.diff(keys, prepend=np.uint64(0))
+
+
+def _estimated_bits(gaps: np.ndarray) -> float:
+    """Size estimate for choosing the leads: the classes' empirical entropy plus their plain bits."""
+    k = bit_length(gaps)
+    counts = np.bincount(k)
+    p = counts[counts > 0] / gaps.size
+    return float(-(p * np.log2(p)).sum() * gaps.size + np.maximum(k - 1, 0).sum())
+
+
+def choose_leads(rel: np.ndarray, bits: list[int]) -> list[int]:
+    """The leads (x, y, t) among the candidates whose gaps look cheapest (ties: the first tried)."""
+    candidates = [[0, 0, t] for t in TIME_LEADS] + [[s, s, 0] for s in SPACE_LEADS]
+    best, best_bits = candidates[0], float("inf")
+    for leads in candidates:
+        est = _estimated_bits(key_gaps(rel, key_layout(bits, leads)))
+        if est < best_bits:
+            best, best_bits = leads, est
+    return best
+
+
+def _code_gaps(coder: BitEncoder | BitDecoder, n: int, gaps: np.ndarray | None) -> np.ndarray:
+    """Code ``n`` gaps (uint64): classes, refinement bits, then the plain remainder bits."""
+    classes = ContextModel(1 << CLASS_BITS)
+    k_true = None if gaps is None else bit_length(gaps)
+    node = np.ones(n, dtype=np.int64)
+    for b in range(CLASS_BITS - 1, -1, -1):
+        truth = None if k_true is None else (k_true >> b) & 1
+        bit = coder.code(classes, node, truth)
+        node = 2 * node + bit
+    k = node - (1 << CLASS_BITS)
+    # the bit below the leading one, in a context per class
+    value = np.where(k > 0, np.uint64(1), np.uint64(0)).astype(np.uint64)
+    refine = np.flatnonzero(k >= 2)
+    if refine.size:
+        shift = (k[refine] - 2).astype(np.uint64)
+        truth = None if gaps is None else ((gaps[refine] >> shift) & np.uint64(1)).astype(np.int64)
+        bit = coder.code(ContextModel(1 << CLASS_BITS), k[refine], truth)
+        value[refine] = (value[refine] << np.uint64(1)) | bit.astype(np.uint64)
+    # the r = k - 2 bits below those two, in pieces of up to PIECE_BITS, least significant piece first
+    r = np.maximum(k - 2, 0)
+    done = np.zeros(n, dtype=np.int64)
+    low = np.zeros(n, dtype=np.uint64)
+    while True:
+        sel = np.flatnonzero(r > done)
+        if sel.size == 0:
+            break
+        width = np.minimum(r[sel] - done[sel], PIECE_BITS)
+        truth = None
+        if gaps is not None:
+            mask = (np.uint64(1) << width.astype(np.uint64)) - np.uint64(1)
+            truth = ((gaps[sel] >> done[sel].astype(np.uint64)) & mask).astype(np.int64)
+        piece = coder.code_uniform(truth, width)
+        low[sel] |= piece.astype(np.uint64) << done[sel].astype(np.uint64)
+        done[sel] += width
+    return (value << r.astype(np.uint64)) | low
+
+
+def encode_morton(points: np.ndarray, leads: list[int] | None = None) -> bytes:
+    """Encode an (N, 3) int64 array of (x, y, t) points that passed :func:`check_points`.
+
+    ``leads`` (x, y, t) fixes the axis leads; by default the encoder picks them (:func:`choose_leads`).
+    """
+    n = points.shape[0]
+    if n == 0:
+        return HEADER.pack(FORMAT_VERSION, zlib.crc32(b""), 0)
+    origin = points.min(axis=0)
+    rel = points - origin
+    extent = rel.max(axis=0)
+    bits = [int(e).bit_length() for e in extent]
+    chosen = choose_leads(rel, bits) if leads is None else [int(v) for v in leads]
+    if len(chosen) != 3 or not all(0 <= v <= MAX_LEAD for v in chosen):
+        raise ValueError(f"leads must be three integers in [0, {MAX_LEAD}], got {leads!r}")
+    return pack_morton(origin, extent, chosen, key_gaps(rel, key_layout(bits, chosen)))
+
+
+def pack_morton(origin: np.ndarray, extent: np.ndarray, leads: list[int], gaps: np.ndarray) -> bytes:
+    """A codec-4 payload of the given box, leads and key gaps (uint64), as they are: nothing is checked.
+
+    The encoder's last step; conformance streams call it with gaps no encoder would write.
+    """
+    enc = BitEncoder()
+    _code_gaps(enc, gaps.size, np.asarray(gaps, dtype=np.uint64))
+    body = BOUNDS.pack(*(int(o) for o in origin), *(int(e) for e in extent)) + LEADS.pack(*leads)
+    body += enc.finish()
+    return HEADER.pack(FORMAT_VERSION, zlib.crc32(body), gaps.size) + body
+
+
+def decode_morton(data: bytes) -> np.ndarray:
+    """Decode a codec-4 payload into (N, 3) int64 points in canonical order."""
+    if len(data) < HEADER.size:
+        raise StreamError(f"geometry payload is truncated: {len(data)} bytes, the header alone needs {HEADER.size}")
+    version, crc, n = HEADER.unpack_from(data)
+    if version != FORMAT_VERSION:
+        raise UnsupportedError(
+            f"geometry payload has format version {version}; this decoder reads version {FORMAT_VERSION}: "
+            "upgrade gscodec"
+        )
+    body = memoryview(data)[HEADER.size :]
+    if zlib.crc32(body) != crc:
+        raise StreamError("geometry payload is corrupt: CRC-32 mismatch (damaged or truncated data)")
+    if n > MAX_POINTS:
+        raise LimitError(f"geometry payload declares {n} points; the limit is {MAX_POINTS}")
+    if n == 0:
+        if len(body):
+            raise StreamError("geometry payload is corrupt: data follows an empty point cloud")
+        return np.zeros((0, 3), dtype=np.int64)
+    if len(body) < BOUNDS.size + LEADS.size:
+        raise StreamError("geometry payload is truncated: the bounding box or the axis leads are missing")
+    box = BOUNDS.unpack_from(body)
+    leads = list(LEADS.unpack_from(body, BOUNDS.size))
+    origin = np.array(box[:3], dtype=np.int64)
+    extent = np.array(box[3:], dtype=np.int64)
+    if int(extent.max()) >= 1 << MAX_EXTENT_BITS:
+        raise LimitError(f"geometry payload has a bounding box of 2**{MAX_EXTENT_BITS} cells or more on an axis")
+    if int(np.abs(origin).max()) > MAX_COORD or int((origin + extent).max()) > MAX_COORD:
+        raise LimitError(f"geometry payload has coordinates outside [-{MAX_COORD}, {MAX_COORD}]")
+    if max(leads) > MAX_LEAD:
+        raise StreamError(f"geometry payload is corrupt: an axis lead above {MAX_LEAD} ({max(leads)})")
+    bits = [int(e).bit_length() for e in extent]
+    layout = key_layout(bits, leads)
+    dec = BitDecoder(bytes(body[BOUNDS.size + LEADS.size :]))
+    gaps = _code_gaps(dec, n, None)
+    if int(bit_length(gaps).max()) > len(layout):
+        raise StreamError("geometry payload is corrupt: a gap is larger than the bounding box's key space")
+    # the keys must stay below 2**len(layout): add the gaps' high and low halves apart, exactly
+    half = np.uint64(32)
+    total = (int((gaps >> half).sum()) << 32) + int((gaps & np.uint64(0xFFFFFFFF)).sum())
+    if total >= 1 << len(layout):
+        raise StreamError("geometry payload is corrupt: the gaps run past the bounding box's key space")
+    dec.check_end()
+    rel = split_keys(np.cumsum(gaps, dtype=np.uint64), layout)
+    if np.any(rel.max(axis=0) > extent):
+        raise StreamError("geometry payload is corrupt: a point lies outside the declared bounding box")
+    if np.any(rel.min(axis=0) != 0) or np.any(rel.max(axis=0) != extent):
+        raise StreamError("geometry payload is corrupt: the bounding box is larger than the points it holds")
+    return canonical_sorted(rel + origin)
