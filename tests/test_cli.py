@@ -205,6 +205,7 @@ def test_gsenc_end_to_end(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     info = json.loads(cli(gsinfo, [str(out), "--json"]).output)
     assert info["frame_count"] == 4 and [s["frames"] for s in info["segments"]] == [3, 1]
+    assert [s["geometry_codec"] for s in info["segments"]] == ["morton", "morton"]  # the default (§9.7)
     assert info["metadata"]["encoder"].startswith("gscodec")
     dec = tmp_path / "d"
     assert cli(gsdec, [str(out), "-o", str(dec), "-q"]).exit_code == 0
@@ -214,6 +215,18 @@ def test_gsenc_end_to_end(tmp_path: Path) -> None:
     assert psnr > 18.0  # a short fit, but a real one: far above an empty (black) picture
     black = np.mean([psnr_rgb(a, np.zeros_like(a)) for a in src])
     assert psnr > black + 6
+
+
+def test_gsenc_builtin_geometry_still_writes_the_level_by_level_octree(tmp_path: Path) -> None:
+    clip = tmp_path / "clip"
+    _write_clip(clip)
+    out = tmp_path / "b.gsv"
+    r = cli(gsenc, [str(clip), "-o", str(out), "--iterations", "20", "--gaussians", "100", "--frames", "2",
+                    "--device", "cpu", "--geometry", "builtin", "-q"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(cli(gsinfo, [str(out), "--json"]).output)
+    assert [s["geometry_codec"] for s in info["segments"]] == ["builtin"]
+    assert cli(gsdec, [str(out), "-o", str(tmp_path / "d"), "-q"]).exit_code == 0
 
 
 def test_gsenc_sliced_geometry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
