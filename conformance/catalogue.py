@@ -463,8 +463,9 @@ def core_profile1_morton() -> Built:
     dup_points = canonical(np.array(pts, np.int64))
     dup = CodedState(dup_points, coded_symbols(rng, dup_points, nets), np.array(P1_STEPS, np.int8), nets, 2, 0, 2)
     wide = coded_state(2035, 9, w, h, 2, xy_shift=8, t_shift=8, hidden=0, mask=0x0003)
+    still = coded_state(3035, 14, w, h, 1, xy_shift=1, t_shift=3, hidden=0, mask=0x0111)  # every t is 0
     return _coded_stream(w, h, Fraction(25), 4, [(4, chosen, _morton(None)), (3, dup, _morton([0, 0, 3])),
-                                                 (2, wide, _morton([2, 2, 0]))])
+                                                 (2, wide, _morton([2, 2, 0])), (1, still, _morton([3, 0, 1]))])
 
 
 def _int_prior(c: int, hidden: int, w1: list[list[int]] | None, b1: list[int] | None, s1: int, w2: list[list[int]],
@@ -747,6 +748,32 @@ def _extent_one_short(origin: np.ndarray, extent: np.ndarray, leads: list[int], 
     return origin, extent - np.array([1, 0, 0]), leads, gaps
 
 
+def _class_beyond_key_space(origin: np.ndarray, extent: np.ndarray, leads: list[int], gaps: np.ndarray
+                            ) -> _MortonParts:
+    """The last gap grown by 2**K: its size class K + 1 exceeds the key's K bits."""
+    gaps = gaps.copy()
+    gaps[-1] += np.uint64(1 << sum(int(e).bit_length() for e in extent))
+    return origin, extent, leads, gaps
+
+
+def _extent_one_long(origin: np.ndarray, extent: np.ndarray, leads: list[int], gaps: np.ndarray) -> _MortonParts:
+    """extent_x one larger (its bit length, and so the keys, unchanged): no point reaches the box's far side."""
+    assert (int(extent[0]) + 1).bit_length() == int(extent[0]).bit_length()
+    return origin, extent + np.array([1, 0, 0]), leads, gaps
+
+
+def _morton_version(p: CodedPayload) -> None:
+    _morton_geometry(lambda *parts: parts)(p)
+    p.geometry = b"\x01" + p.geometry[1:]  # the CRC does not cover format_version
+
+
+def _morton_words_left(p: CodedPayload) -> None:
+    _morton_geometry(lambda *parts: parts)(p)
+    body = p.geometry[5:] + bytes(8)  # num_points onwards, then two words no symbol needs
+    p.geometry = p.geometry[:1] + struct.pack("<I", zlib.crc32(body)) + body
+    p.fields[7] = len(p.geometry)
+
+
 def _one_fewer(part: bytes) -> bytes:
     """A codec-0 payload of the same points but the last."""
     return encode_points(decode_points(part, 0)[:-1])
@@ -969,6 +996,18 @@ FAULTY: list[Spec] = [
     _f("gsv1-faulty-78-p1-morton-lead-above-63", "Profile 1, depth-first geometry: lead_y 64.",
        lambda: _coded_faulty(_morton_geometry(lambda o, e, leads, g: (o, e, [0, 64, 1], g))), "StreamError",
        "axis lead above 63"),
+    _f("gsv1-faulty-79-p1-morton-class-beyond-key-space",
+       "Profile 1, depth-first geometry: the last gap's size class is K + 1, beyond the key's K bits.",
+       lambda: _coded_faulty(_morton_geometry(_class_beyond_key_space)), "StreamError",
+       "larger than the bounding box's key space"),
+    _f("gsv1-faulty-80-p1-morton-box-larger-than-points",
+       "Profile 1, depth-first geometry: extent_x one larger than the points' span (the keys are unchanged).",
+       lambda: _coded_faulty(_morton_geometry(_extent_one_long)), "StreamError", "larger than the points it holds"),
+    _f("gsv1-faulty-81-p1-morton-format-version", "Profile 1, depth-first geometry: format_version 1.",
+       lambda: _coded_faulty(_morton_version), "UnsupportedError", "format version 1"),
+    _f("gsv1-faulty-82-p1-morton-words-left-over",
+       "Profile 1, depth-first geometry: two zero words after the last coded symbol (CRC and sizes updated).",
+       lambda: _coded_faulty(_morton_words_left), "StreamError", "continues past the last symbol"),
 ]
 
 
@@ -1014,7 +1053,8 @@ CORE: list[Spec] = [
     Spec("gsv1-core-12-profile1-morton",
          "Profile 1 with depth-first geometry (geometry codec 4, format_spec.md §9.7): 60 Gaussians with the axis "
          "leads gsenc chooses; 21 with duplicate points and time leading by 3 levels; 9 on the finest grid "
-         "(shifts 8/8) with x and y leading by 2.", core_profile1_morton, seed=35),
+         "(shifts 8/8) with x and y leading by 2; 14 in one frame (t of extent 0) with leads x 3, y 0, t 1.",
+         core_profile1_morton, seed=35),
 ]
 
 UNCOMMON: list[Spec] = [

@@ -33,7 +33,7 @@ from gscodec.geometry import declared_points, decode_points, encode_points
 #: Executions per target in CI (seed 0): about 10 s in all on one core.
 CI_BUDGET = {
     "container": 3000, "gsinfo": 250, "seek": 250, "stream": 500, "profile0": 500, "profile1": 500, "builtin": 400,
-    "raw": 400, "gpcc": 300, "gsdec": 90,
+    "morton": 400, "raw": 400, "gpcc": 300, "gsdec": 90,
 }  # fmt: skip
 
 

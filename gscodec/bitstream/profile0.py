@@ -3,7 +3,7 @@
 Segment payload (format_spec.md, "Profile 0")::
 
     gaussian_count   u32
-    geometry_codec   u8       0 built-in octree, 1 G-PCC (tmc3), 2 raw int32, 3 sliced octree
+    geometry_codec   u8       0 built-in octree, 1 G-PCC (tmc3), 2 raw int32, 3 sliced octree, 4 octree depth first
     reserved         u8[3]    written 0, ignored
     geometry_size    u32
     geometry_data    geometry_size bytes: the integer grid points (x, y, t), one per Gaussian

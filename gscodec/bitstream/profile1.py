@@ -3,7 +3,7 @@
 Segment payload (format_spec.md §16, "Profile 1")::
 
     gaussian_count   u32
-    geometry_codec   u8       0 built-in octree, 1 G-PCC (tmc3), 2 raw int32, 3 sliced octree
+    geometry_codec   u8       0 built-in octree, 1 G-PCC (tmc3), 2 raw int32, 3 sliced octree, 4 octree depth first
     xy_shift         u8       positions: x = gx * 2^-xy_shift pixels (0..8)
     t_shift          u8       tau = gt * 2^-t_shift frames (0..8)
     hidden           u8       width H of the prior's hidden layer (0: linear prior), at most 32

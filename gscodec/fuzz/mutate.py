@@ -53,6 +53,9 @@ _GEND_FIELDS = ((0, "<I"), (4, "<I"), (8, "<Q"))
 _P0_HEAD = struct.Struct("<IB3sI")
 _OCTREE_FIELDS = ((5, "<I"), (9, "<i"), (13, "<i"), (17, "<i"), (21, "<I"), (25, "<I"), (29, "<I"), (33, "<B"))
 _OCTREE_HEAD = 9  # format_version u8, crc32 u32, num_points u32
+_MORTON_FIELDS = ((5, "<I"), (9, "<i"), (13, "<i"), (17, "<i"), (21, "<I"), (25, "<I"), (29, "<I"), (33, "<B"),
+                  (34, "<B"), (35, "<B"))
+_MORTON_HEAD = 36  # as the octree's header, the bounding box without flags, then three u8 leads
 _GPCC_HEAD = struct.Struct("<BIiiiI")
 _P1_FIELDS = ((0, "<I"), (4, "<B"), (5, "<B"), (6, "<B"), (7, "<B"), (8, "<H"), (10, "<H"), (12, "<I"))
 #: int16 weight and int32 bias patterns a fixed-point network breaks on (overflow, sign, zero).
@@ -165,6 +168,7 @@ class Mutator:
             "profile0": self.profile0,
             "profile1": self.profile1,
             "builtin": self.builtin,
+            "morton": self.morton,
             "raw": self.raw,
             "gpcc": self.gpcc,
         }
@@ -378,7 +382,7 @@ class Mutator:
         op = self.below(100)
         fix_size = self.chance(0.9)
         if op < 40:  # the geometry, in its codec's terms
-            kind = {0: "builtin", 1: "gpcc", 2: "raw", 4: "builtin"}.get(codec, "builtin")
+            kind = {0: "builtin", 1: "gpcc", 2: "raw", 4: "morton"}.get(codec, "builtin")
             geometry = self.payload[kind](geometry)
             if kind == "raw" and self.chance(0.5):  # keep count and payload consistent
                 n = len(geometry) // 12
@@ -457,7 +461,7 @@ class Mutator:
             parts.head = list(_P1_HEAD.unpack(head))
             fix = fix and self.chance(0.5)  # a changed mask or size must sometimes survive
         elif op < 30:  # the geometry, in its codec's terms (and the count with it, sometimes)
-            kind = {0: "builtin", 1: "gpcc", 2: "raw", 4: "builtin"}.get(parts.head[1], "builtin")
+            kind = {0: "builtin", 1: "gpcc", 2: "raw", 4: "morton"}.get(parts.head[1], "builtin")
             parts.geometry = self.payload[kind](parts.geometry)
             if kind == "raw" and self.chance(0.5):
                 parts.head[0] = len(parts.geometry) // 12
@@ -577,6 +581,27 @@ class Mutator:
             # The reference coder's CRC covers the bytes after num_points (format_spec.md §9.5.1
             # says "after this field", which would include num_points: see docs/ROBUSTNESS.md).
             data = data[:1] + _U32.pack(zlib.crc32(data[_OCTREE_HEAD:])) + data[5:]
+        return data
+
+    def morton(self, data: bytes) -> bytes:
+        """Mutate a depth-first (codec 4) payload: header fields, leads or coded words, then fix its CRC (usually),
+        which covers num_points and all that follows (format_spec.md §9.7.1)."""
+        if len(data) < _OCTREE_HEAD or self.chance(0.06):
+            return self.havoc(data)
+        op = self.below(100)
+        if op < 40:
+            data = self.edit_field(data, _MORTON_FIELDS)
+        elif op < 45:
+            data = self.edit_field(data, ((0, "<B"),))
+        elif op < 85:  # the range-coded words
+            data = data[:_MORTON_HEAD] + self._words(data[_MORTON_HEAD:], burst=4, partial=False)
+        else:  # words from another cloud under this header, or the other way round
+            other = self.donor("morton")
+            if len(other) > _MORTON_HEAD:
+                data = data[:_MORTON_HEAD] + other[_MORTON_HEAD:] if self.chance(0.5) else \
+                    other[:_MORTON_HEAD] + data[_MORTON_HEAD:]
+        if self.chance(0.9) and len(data) >= _OCTREE_HEAD:
+            data = data[:1] + _U32.pack(zlib.crc32(data[5:])) + data[5:]
         return data
 
     def raw(self, data: bytes) -> bytes:

@@ -21,7 +21,7 @@ from gscodec.fuzz.mutate import Profile1Parts, split_stream, stream_profile
 CONFORMANCE_STREAMS = Path(__file__).resolve().parents[2] / "conformance" / "streams"
 
 _P0_HEAD = struct.Struct("<IB3xI")
-_CODEC_KIND = {0: "builtin", 1: "gpcc", 2: "raw"}
+_CODEC_KIND = {0: "builtin", 1: "gpcc", 2: "raw", 4: "morton"}
 
 
 def conformance_streams(root: Path = CONFORMANCE_STREAMS) -> list[bytes]:
@@ -82,8 +82,8 @@ def seeds_by_kind(include_conformance: bool = True) -> dict[str, list[bytes]]:
     from gscodec.geometry import encode_points
 
     streams = (conformance_streams() if include_conformance else []) + synthetic_streams()
-    kinds: dict[str, list[bytes]] = {"stream": streams, "profile0": [], "profile1": [], "builtin": [], "raw": [],
-                                     "gpcc": []}
+    kinds: dict[str, list[bytes]] = {"stream": streams, "profile0": [], "profile1": [], "builtin": [], "morton": [],
+                                     "raw": [], "gpcc": []}
     for data in streams:
         _, chunks, _ = split_stream(data)
         profile = stream_profile(chunks)
@@ -101,8 +101,13 @@ def seeds_by_kind(include_conformance: bool = True) -> dict[str, list[bytes]]:
                 geometry = payload[_P0_HEAD.size : _P0_HEAD.size + size]
             if codec in _CODEC_KIND and len(geometry) == size:
                 kinds[_CODEC_KIND[codec]].append(geometry)
-    for cloud in synthetic_clouds():
+    from gscodec.geometry.limits import check_points
+    from gscodec.geometry.morton import encode_morton
+
+    for i, cloud in enumerate(synthetic_clouds()):
         kinds["builtin"].append(encode_points(cloud, "builtin"))
+        kinds["morton"].append(encode_points(cloud, "morton"))
+        kinds["morton"].append(encode_morton(check_points(cloud), [i % 3, (2 * i) % 5, i % 4]))  # other leads
         kinds["raw"].append(encode_points(cloud, "raw"))
     # G-PCC payloads need tmc3 to make; its header is seeded by hand: an empty cloud, and a
     # header whose bitstream is a few arbitrary bytes (a decoder without tmc3 stops there).

@@ -9,7 +9,7 @@ Input kinds (what the seeds and the mutator produce for a target):
 - ``stream``: a whole .gsv stream;
 - ``profile0``: one profile 0 segment payload (format_spec.md §8.1);
 - ``profile1``: one profile 1 segment payload (§16);
-- ``builtin``, ``raw``, ``gpcc``: one geometry payload of that codec (§9).
+- ``builtin``, ``morton``, ``raw``, ``gpcc``: one geometry payload of that codec (§9).
 
 A new profile adds a payload kind, a mutator for it (:mod:`gscodec.fuzz.mutate`) and a target
 here; the stream-level targets reach it through :func:`gscodec.decode.decode_segment_state`
@@ -41,7 +41,7 @@ from gscodec.fuzz.outcome import ContractViolation
 from gscodec.geometry import MAX_COORD, MAX_EXTENT_BITS, MAX_POINTS
 
 #: Input kinds, in the order the mutator knows them.
-INPUT_KINDS: tuple[str, ...] = ("stream", "profile0", "profile1", "builtin", "raw", "gpcc")
+INPUT_KINDS: tuple[str, ...] = ("stream", "profile0", "profile1", "builtin", "morton", "raw", "gpcc")
 
 #: The gsdec targets render at most this many pixels per frame; larger frames are decoded to
 #: their state only (rendering cost is measured separately: see docs/ROBUSTNESS.md).
@@ -101,11 +101,11 @@ def run_geometry(codec: int, canonical: bool = False) -> Callable[[bytes], str]:
     the decoder accepts although no encoder writes them (not a safety matter: see
     docs/ROBUSTNESS.md).
     """
-    from gscodec.geometry import CODEC_BUILTIN, decode_points, encode_points
+    from gscodec.geometry import CODEC_BUILTIN, CODEC_MORTON, decode_points, encode_points
 
     def run(data: bytes) -> str:
         points = decode_points(data, codec)
-        check_points(points, codec == CODEC_BUILTIN)
+        check_points(points, codec in (CODEC_BUILTIN, CODEC_MORTON))
         if canonical and encode_points(points, codec) != data:
             raise ContractViolation("decoded a non-canonical payload (re-encoding gives other bytes)")
         dup = bool(np.any(np.all(np.diff(points, axis=0) == 0, axis=1)))  # canonical order: duplicates adjacent
@@ -422,7 +422,7 @@ def _geometry_time(data: bytes) -> float:
 
 
 def _make_targets() -> dict[str, Target]:
-    from gscodec.geometry import CODEC_BUILTIN, CODEC_GPCC, CODEC_RAW
+    from gscodec.geometry import CODEC_BUILTIN, CODEC_GPCC, CODEC_MORTON, CODEC_RAW
 
     targets = [
         Target("container", "stream", run_container, "GsvReader over a whole stream: chunks, header, segments, end"),
@@ -440,6 +440,8 @@ def _make_targets() -> dict[str, Target]:
                time_budget=_geometry_time, memory_budget=_geometry_memory),
         Target("builtin-canonical", "builtin", run_geometry(CODEC_BUILTIN, canonical=True),
                "decode_points, codec 0, and the payload must be the one the encoder writes for those points",
+               time_budget=_geometry_time, memory_budget=_geometry_memory),
+        Target("morton", "morton", run_geometry(CODEC_MORTON), "decode_points, codec 4 (octree depth first)",
                time_budget=_geometry_time, memory_budget=_geometry_memory),
         Target("raw", "raw", run_geometry(CODEC_RAW), "decode_points, codec 2 (raw int32)"),
         Target("gpcc", "gpcc", run_geometry(CODEC_GPCC), "decode_points, codec 1 (G-PCC header; tmc3 if on PATH)",

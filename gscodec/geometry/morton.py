@@ -16,18 +16,19 @@ size from the gap classes' entropy and codes the best one.
 
 from __future__ import annotations
 
+import operator
 import struct
 import zlib
 
 import numpy as np
 
-from gscodec.errors import LimitError, StreamError, UnsupportedError
+from gscodec.errors import InputError, LimitError, StreamError, UnsupportedError
 from gscodec.geometry._adaptive import BitDecoder, BitEncoder, ContextModel
 from gscodec.geometry.limits import MAX_COORD, MAX_EXTENT_BITS, MAX_POINTS, canonical_sorted
 
 FORMAT_VERSION = 0
 
-HEADER = struct.Struct("<BII")  # format_version, crc32, num_points (as codec 0)
+HEADER = struct.Struct("<BII")  # format_version, crc32 (of num_points and all that follows), num_points
 BOUNDS = struct.Struct("<iiiIII")  # origin_x, origin_y, origin_t, extent_x, extent_y, extent_t
 LEADS = struct.Struct("<BBB")  # lead_x, lead_y, lead_t
 
@@ -42,6 +43,10 @@ PIECE_BITS = 16
 #: Time leads the encoder tries (x and y keep lead 0), and x-y leads (with time at 0).
 TIME_LEADS = tuple(range(0, 9))
 SPACE_LEADS = (1, 2, 3)
+#: Every (x, y, t) lead the encoder tries, in the order it tries them (the first wins a tie).
+CANDIDATE_LEADS: tuple[tuple[int, int, int], ...] = (
+    tuple((0, 0, t) for t in TIME_LEADS) + tuple((s, s, 0) for s in SPACE_LEADS)
+)
 
 
 def key_layout(bits: list[int], leads: list[int]) -> list[tuple[int, int]]:
@@ -95,23 +100,47 @@ def key_gaps(points_rel: np.ndarray, layout: list[tuple[int, int]]) -> np.ndarra
     return np.diff(keys, prepend=np.uint64(0))
 
 
-def _estimated_bits(gaps: np.ndarray) -> float:
-    """Size estimate for choosing the leads: the classes' empirical entropy plus their plain bits."""
+#: Fraction bits of the fixed-point logarithms in the size estimate.
+LOG_BITS = 16
+
+
+def log2_fixed(m: int) -> int:
+    """floor-ish of log2(m) * 2**LOG_BITS for an integer m >= 1, in integer arithmetic only.
+
+    The binary-logarithm recurrence (square the mantissa, take a bit when it passes 2) with a
+    64-bit mantissa truncated at every step: not always the exact floor, but the same integer on
+    every machine, so the encoder's choice of leads does not depend on a floating-point library.
+    """
+    e = m.bit_length() - 1
+    precision = 64
+    y = (m << precision) >> e  # m / 2**e in [1, 2), with 64 fraction bits
+    out = e << LOG_BITS
+    for i in range(LOG_BITS):
+        y = (y * y) >> precision
+        if y >= 2 << precision:
+            y >>= 1
+            out |= 1 << (LOG_BITS - 1 - i)
+    return out
+
+
+def estimated_size(gaps: np.ndarray) -> int:
+    """Size estimate for choosing the leads, in units of 2**-LOG_BITS bits: the gap classes' empirical
+    entropy plus their plain bits, in integer arithmetic."""
     k = bit_length(gaps)
-    counts = np.bincount(k)
-    p = counts[counts > 0] / gaps.size
-    return float(-(p * np.log2(p)).sum() * gaps.size + np.maximum(k - 1, 0).sum())
+    n = gaps.size
+    log_n = log2_fixed(n)
+    entropy = sum(int(c) * (log_n - log2_fixed(int(c))) for c in np.bincount(k) if c)
+    return entropy + (int(np.maximum(k - 1, 0).sum()) << LOG_BITS)
 
 
 def choose_leads(rel: np.ndarray, bits: list[int]) -> list[int]:
     """The leads (x, y, t) among the candidates whose gaps look cheapest (ties: the first tried)."""
-    candidates = [[0, 0, t] for t in TIME_LEADS] + [[s, s, 0] for s in SPACE_LEADS]
-    best, best_bits = candidates[0], float("inf")
-    for leads in candidates:
-        est = _estimated_bits(key_gaps(rel, key_layout(bits, leads)))
-        if est < best_bits:
-            best, best_bits = leads, est
-    return best
+    best, best_size = CANDIDATE_LEADS[0], None
+    for leads in CANDIDATE_LEADS:
+        size = estimated_size(key_gaps(rel, key_layout(bits, leads)))
+        if best_size is None or size < best_size:
+            best, best_size = leads, size
+    return list(best)
 
 
 def _code_gaps(coder: BitEncoder | BitDecoder, n: int, gaps: np.ndarray | None) -> np.ndarray:
@@ -156,17 +185,33 @@ def encode_morton(points: np.ndarray, leads: list[int] | None = None) -> bytes:
 
     ``leads`` (x, y, t) fixes the axis leads; by default the encoder picks them (:func:`choose_leads`).
     """
+    fixed = None if leads is None else _check_leads(leads)
     n = points.shape[0]
     if n == 0:
-        return HEADER.pack(FORMAT_VERSION, zlib.crc32(b""), 0)
+        return _seal(b"", 0)
     origin = points.min(axis=0)
     rel = points - origin
     extent = rel.max(axis=0)
     bits = [int(e).bit_length() for e in extent]
-    chosen = choose_leads(rel, bits) if leads is None else [int(v) for v in leads]
-    if len(chosen) != 3 or not all(0 <= v <= MAX_LEAD for v in chosen):
-        raise ValueError(f"leads must be three integers in [0, {MAX_LEAD}], got {leads!r}")
+    chosen = choose_leads(rel, bits) if fixed is None else fixed
     return pack_morton(origin, extent, chosen, key_gaps(rel, key_layout(bits, chosen)))
+
+
+def _check_leads(leads: object) -> list[int]:
+    """Three integers in [0, MAX_LEAD], or an InputError that says what is wrong."""
+    try:
+        values = [operator.index(v) for v in leads]  # type: ignore[attr-defined]
+    except TypeError:
+        raise InputError(f"leads must be three integers in [0, {MAX_LEAD}], got {leads!r}") from None
+    if len(values) != 3 or not all(0 <= v <= MAX_LEAD for v in values):
+        raise InputError(f"leads must be three integers in [0, {MAX_LEAD}], got {leads!r}")
+    return values
+
+
+def _seal(body: bytes, n: int) -> bytes:
+    """The header before ``body``: its CRC covers num_points and the body."""
+    count = struct.pack("<I", n)
+    return struct.pack("<BI", FORMAT_VERSION, zlib.crc32(count + body)) + count + body
 
 
 def pack_morton(origin: np.ndarray, extent: np.ndarray, leads: list[int], gaps: np.ndarray) -> bytes:
@@ -177,8 +222,7 @@ def pack_morton(origin: np.ndarray, extent: np.ndarray, leads: list[int], gaps: 
     enc = BitEncoder()
     _code_gaps(enc, gaps.size, np.asarray(gaps, dtype=np.uint64))
     body = BOUNDS.pack(*(int(o) for o in origin), *(int(e) for e in extent)) + LEADS.pack(*leads)
-    body += enc.finish()
-    return HEADER.pack(FORMAT_VERSION, zlib.crc32(body), gaps.size) + body
+    return _seal(body + enc.finish(), int(gaps.size))
 
 
 def decode_morton(data: bytes) -> np.ndarray:
@@ -192,7 +236,7 @@ def decode_morton(data: bytes) -> np.ndarray:
             "upgrade gscodec"
         )
     body = memoryview(data)[HEADER.size :]
-    if zlib.crc32(body) != crc:
+    if zlib.crc32(memoryview(data)[5:]) != crc:
         raise StreamError("geometry payload is corrupt: CRC-32 mismatch (damaged or truncated data)")
     if n > MAX_POINTS:
         raise LimitError(f"geometry payload declares {n} points; the limit is {MAX_POINTS}")
