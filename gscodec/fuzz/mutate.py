@@ -562,46 +562,34 @@ class Mutator:
     # -- geometry payloads ------------------------------------------------------------------------
 
     def builtin(self, data: bytes) -> bytes:
-        """Mutate a builtin (octree) payload: header fields or coded words, then fix the inner CRC (usually)."""
-        if len(data) < _OCTREE_HEAD or self.chance(0.06):
-            return self.havoc(data)
-        op = self.below(100)
-        if op < 35:
-            data = self.edit_field(data, _OCTREE_FIELDS)
-        elif op < 40:
-            data = self.edit_field(data, ((0, "<B"),))
-        elif op < 85:  # the range-coded words
-            data = data[: _OCTREE_HEAD + 25] + self._words(data[_OCTREE_HEAD + 25 :], burst=4, partial=False)
-        else:  # words from another cloud under this header, or the other way round
-            other = self.donor("builtin")
-            if len(other) > _OCTREE_HEAD + 25:
-                data = data[: _OCTREE_HEAD + 25] + other[_OCTREE_HEAD + 25 :] if self.chance(0.5) else \
-                    other[: _OCTREE_HEAD + 25] + data[_OCTREE_HEAD + 25 :]
-        if self.chance(0.9) and len(data) >= _OCTREE_HEAD:
-            # The reference coder's CRC covers the bytes after num_points (format_spec.md §9.5.1
-            # says "after this field", which would include num_points: see docs/ROBUSTNESS.md).
-            data = data[:1] + _U32.pack(zlib.crc32(data[_OCTREE_HEAD:])) + data[5:]
-        return data
+        """Mutate a builtin (octree) payload: header fields or coded words, then fix the inner CRC (usually).
+
+        The reference coder's CRC covers the bytes after num_points (format_spec.md §9.5.1)."""
+        return self._octree_like(data, "builtin", _OCTREE_FIELDS, _OCTREE_HEAD + 25, crc_from=_OCTREE_HEAD)
 
     def morton(self, data: bytes) -> bytes:
         """Mutate a depth-first (codec 4) payload: header fields, leads or coded words, then fix its CRC (usually),
         which covers num_points and all that follows (format_spec.md §9.7.1)."""
+        return self._octree_like(data, "morton", _MORTON_FIELDS, _MORTON_HEAD, crc_from=5)
+
+    def _octree_like(self, data: bytes, kind: str, fields: tuple[tuple[int, str], ...], head: int,
+                     crc_from: int) -> bytes:
+        """Codecs 0 and 4 share the header (version, CRC, count, box) before their range-coded words at ``head``."""
         if len(data) < _OCTREE_HEAD or self.chance(0.06):
             return self.havoc(data)
         op = self.below(100)
-        if op < 40:
-            data = self.edit_field(data, _MORTON_FIELDS)
-        elif op < 45:
+        if op < 35:
+            data = self.edit_field(data, fields)
+        elif op < 40:
             data = self.edit_field(data, ((0, "<B"),))
         elif op < 85:  # the range-coded words
-            data = data[:_MORTON_HEAD] + self._words(data[_MORTON_HEAD:], burst=4, partial=False)
+            data = data[:head] + self._words(data[head:], burst=4, partial=False)
         else:  # words from another cloud under this header, or the other way round
-            other = self.donor("morton")
-            if len(other) > _MORTON_HEAD:
-                data = data[:_MORTON_HEAD] + other[_MORTON_HEAD:] if self.chance(0.5) else \
-                    other[:_MORTON_HEAD] + data[_MORTON_HEAD:]
+            other = self.donor(kind)
+            if len(other) > head:
+                data = data[:head] + other[head:] if self.chance(0.5) else other[:head] + data[head:]
         if self.chance(0.9) and len(data) >= _OCTREE_HEAD:
-            data = data[:1] + _U32.pack(zlib.crc32(data[5:])) + data[5:]
+            data = data[:1] + _U32.pack(zlib.crc32(data[crc_from:])) + data[5:]
         return data
 
     def raw(self, data: bytes) -> bytes:

@@ -22,13 +22,14 @@ import zlib
 
 import numpy as np
 
-from gscodec.errors import InputError, LimitError, StreamError, UnsupportedError
+from gscodec.errors import InputError, StreamError
 from gscodec.geometry._adaptive import BitDecoder, BitEncoder, ContextModel
-from gscodec.geometry.limits import MAX_COORD, MAX_EXTENT_BITS, MAX_POINTS, canonical_sorted
+from gscodec.geometry._header import HEADER, check_box, check_span, read_header
+from gscodec.geometry.limits import canonical_sorted
 
 FORMAT_VERSION = 0
 
-HEADER = struct.Struct("<BII")  # format_version, crc32 (of num_points and all that follows), num_points
+# HEADER (format_version, crc32, num_points) is codec 0's, but here the CRC covers num_points and all that follows.
 BOUNDS = struct.Struct("<iiiIII")  # origin_x, origin_y, origin_t, extent_x, extent_y, extent_t
 LEADS = struct.Struct("<BBB")  # lead_x, lead_y, lead_t
 
@@ -210,8 +211,7 @@ def _check_leads(leads: object) -> list[int]:
 
 def _seal(body: bytes, n: int) -> bytes:
     """The header before ``body``: its CRC covers num_points and the body."""
-    count = struct.pack("<I", n)
-    return struct.pack("<BI", FORMAT_VERSION, zlib.crc32(count + body)) + count + body
+    return HEADER.pack(FORMAT_VERSION, zlib.crc32(struct.pack("<I", n) + body), n) + body
 
 
 def pack_morton(origin: np.ndarray, extent: np.ndarray, leads: list[int], gaps: np.ndarray) -> bytes:
@@ -227,22 +227,8 @@ def pack_morton(origin: np.ndarray, extent: np.ndarray, leads: list[int], gaps: 
 
 def decode_morton(data: bytes) -> np.ndarray:
     """Decode a codec-4 payload into (N, 3) int64 points in canonical order."""
-    if len(data) < HEADER.size:
-        raise StreamError(f"geometry payload is truncated: {len(data)} bytes, the header alone needs {HEADER.size}")
-    version, crc, n = HEADER.unpack_from(data)
-    if version != FORMAT_VERSION:
-        raise UnsupportedError(
-            f"geometry payload has format version {version}; this decoder reads version {FORMAT_VERSION}: "
-            "upgrade gscodec"
-        )
-    body = memoryview(data)[HEADER.size :]
-    if zlib.crc32(memoryview(data)[5:]) != crc:
-        raise StreamError("geometry payload is corrupt: CRC-32 mismatch (damaged or truncated data)")
-    if n > MAX_POINTS:
-        raise LimitError(f"geometry payload declares {n} points; the limit is {MAX_POINTS}")
+    n, body = read_header(data, FORMAT_VERSION, crc_from=5)  # the CRC covers num_points too
     if n == 0:
-        if len(body):
-            raise StreamError("geometry payload is corrupt: data follows an empty point cloud")
         return np.zeros((0, 3), dtype=np.int64)
     if len(body) < BOUNDS.size + LEADS.size:
         raise StreamError("geometry payload is truncated: the bounding box or the axis leads are missing")
@@ -250,10 +236,7 @@ def decode_morton(data: bytes) -> np.ndarray:
     leads = list(LEADS.unpack_from(body, BOUNDS.size))
     origin = np.array(box[:3], dtype=np.int64)
     extent = np.array(box[3:], dtype=np.int64)
-    if int(extent.max()) >= 1 << MAX_EXTENT_BITS:
-        raise LimitError(f"geometry payload has a bounding box of 2**{MAX_EXTENT_BITS} cells or more on an axis")
-    if int(np.abs(origin).max()) > MAX_COORD or int((origin + extent).max()) > MAX_COORD:
-        raise LimitError(f"geometry payload has coordinates outside [-{MAX_COORD}, {MAX_COORD}]")
+    check_box(origin, extent)
     if max(leads) > MAX_LEAD:
         raise StreamError(f"geometry payload is corrupt: an axis lead above {MAX_LEAD} ({max(leads)})")
     bits = [int(e).bit_length() for e in extent]
@@ -269,8 +252,5 @@ def decode_morton(data: bytes) -> np.ndarray:
         raise StreamError("geometry payload is corrupt: the gaps run past the bounding box's key space")
     dec.check_end()
     rel = split_keys(np.cumsum(gaps, dtype=np.uint64), layout)
-    if np.any(rel.max(axis=0) > extent):
-        raise StreamError("geometry payload is corrupt: a point lies outside the declared bounding box")
-    if np.any(rel.min(axis=0) != 0) or np.any(rel.max(axis=0) != extent):
-        raise StreamError("geometry payload is corrupt: the bounding box is larger than the points it holds")
+    check_span(rel, extent)
     return canonical_sorted(rel + origin)

@@ -16,14 +16,13 @@ from typing import Protocol
 
 import numpy as np
 
-from gscodec.errors import LimitError, StreamError, UnsupportedError
+from gscodec.errors import StreamError
 from gscodec.geometry._adaptive import BitDecoder, BitEncoder, ContextModel
-from gscodec.geometry.limits import MAX_COORD, MAX_EXTENT_BITS, MAX_POINTS
+from gscodec.geometry._header import HEADER, check_box, check_span, read_header
 
 FORMAT_VERSION = 0
 FLAG_DUPLICATES = 0x01
 
-HEADER = struct.Struct("<BII")  # format_version, crc32, num_points
 BOUNDS = struct.Struct("<iiiIIIB")  # origin_x, origin_y, origin_t, extent_x, extent_y, extent_t, flags
 
 #: Axis a (0 = x, 1 = y, 2 = t) is bit a of a child slot number.
@@ -348,22 +347,8 @@ def encode_octree(points: np.ndarray) -> bytes:
 
 def decode_octree(data: bytes) -> np.ndarray:
     """Decode a codec-0 payload into (N, 3) int64 points in canonical order."""
-    if len(data) < HEADER.size:
-        raise StreamError(f"geometry payload is truncated: {len(data)} bytes, the header alone needs {HEADER.size}")
-    version, crc, n = HEADER.unpack_from(data)
-    if version != FORMAT_VERSION:
-        raise UnsupportedError(
-            f"geometry payload has format version {version}; this decoder reads version {FORMAT_VERSION}: "
-            "upgrade gscodec"
-        )
-    body = memoryview(data)[HEADER.size :]
-    if zlib.crc32(body) != crc:
-        raise StreamError("geometry payload is corrupt: CRC-32 mismatch (damaged or truncated data)")
-    if n > MAX_POINTS:
-        raise LimitError(f"geometry payload declares {n} points; the limit is {MAX_POINTS}")
+    n, body = read_header(data, FORMAT_VERSION, crc_from=HEADER.size)
     if n == 0:
-        if len(body):
-            raise StreamError("geometry payload is corrupt: data follows an empty point cloud")
         return np.zeros((0, 3), dtype=np.int64)
     if len(body) < BOUNDS.size:
         raise StreamError("geometry payload is truncated: the bounding box is missing")
@@ -372,10 +357,7 @@ def decode_octree(data: bytes) -> np.ndarray:
     extent = np.array(box[3:], dtype=np.int64)
     if flags & ~FLAG_DUPLICATES:
         raise StreamError(f"geometry payload is corrupt: reserved flag bits are set ({flags:#04x})")
-    if int(extent.max()) >= 1 << MAX_EXTENT_BITS:
-        raise LimitError(f"geometry payload has a bounding box of 2**{MAX_EXTENT_BITS} cells or more on an axis")
-    if int(np.abs(origin).max()) > MAX_COORD or int((origin + extent).max()) > MAX_COORD:
-        raise LimitError(f"geometry payload has coordinates outside [-{MAX_COORD}, {MAX_COORD}]")
+    check_box(origin, extent)
     bits = [int(e).bit_length() for e in extent]
     has_dup = bool(flags & FLAG_DUPLICATES)
     dec = BitDecoder(bytes(body[BOUNDS.size :]))
@@ -383,11 +365,7 @@ def decode_octree(data: bytes) -> np.ndarray:
         rel = _code_tree(dec, bits, n, None)
     else:
         rel = np.zeros((1, 3), dtype=np.int64)
-    if np.any(rel.max(axis=0) > extent):
-        raise StreamError("geometry payload is corrupt: a point lies outside the declared bounding box")
-    if np.any(rel.min(axis=0) != 0) or np.any(rel.max(axis=0) != extent):
-        # origin and extent are the points' minimum and span (format_spec.md §9.5.1), not any box around them
-        raise StreamError("geometry payload is corrupt: the bounding box is larger than the points it holds")
+    check_span(rel, extent)  # origin and extent are the points' minimum and span (format_spec.md §9.5.1)
     keys = np.sort(_canonical_keys(rel, extent))
     if has_dup:
         if keys.size >= n:
