@@ -99,6 +99,25 @@ def test_geometry_bench_compares_the_codecs_on_a_stream(capsys, monkeypatch: pyt
     assert int(rows[1][3]) < int(rows[0][3])  # the depth-first coder is the smaller on this segment
 
 
+def test_motion_mode_probe_fits_each_mode_and_restores_the_projection(capsys) -> None:
+    import numpy as np
+
+    import gscodec.fit.loop as loop
+    import gscodec.render as render
+    from gscodec.model.tsw import project_frames
+    from tests.test_fit import blob_clip
+
+    bench = _script("motion_mode_probe")
+    frames = np.stack(blob_clip(frames=4, width=32, height=24))
+    results = {m: bench.probe(frames, m, 0.004, iterations=12) for m in ("base", "mode", "shared")}
+    assert loop.project_frames is project_frames and render.project_frames is project_frames
+    assert all(r["gaussians"] > 0 and np.isfinite(r["psnr"]) for r in results.values())
+    assert "s_quantiles" not in results["base"] and results["shared"]["s_quantiles"] == [1.0] * 5
+    assert results["mode"]["s_quantiles"] != [1.0] * 5  # the coefficients were learned
+    with pytest.raises(SystemExit):
+        bench.probe(frames, "nonsense", 0.004)
+
+
 def _blob_clip(tmp_path: Path) -> Path:
     """A 3-frame 32x24 clip of the moving blob of tests/test_fit.py, written where gsenc can read it."""
     from gscodec.video import open_writer
