@@ -20,6 +20,7 @@ from gscodec.errors import InputError, LimitError, RuntimeFailure, StreamError, 
 from gscodec.geometry import (
     CODEC_BUILTIN,
     CODEC_GPCC,
+    CODEC_MORTON,
     CODEC_RAW,
     MAX_COORD,
     MAX_EXTENT_BITS,
@@ -389,31 +390,39 @@ def test_spec_reference_decoder_agrees_on_denser_clouds() -> None:
 # ---------------------------------------------------------------- corrupt payloads
 
 
-def _payload() -> bytes:
-    return encode_points(CLOUDS["clustered"])
+def _payload(codec: int = CODEC_BUILTIN) -> bytes:
+    return encode_points(CLOUDS["clustered"], codec)
 
 
-def test_truncated_payloads_raise_stream_error() -> None:
-    data = _payload()
+# The octree coders (codec 0 level by level, codec 4 depth first) share these; the depth-first one's own
+# checks are in tests/test_geometry_morton.py.
+OCTREES = [CODEC_BUILTIN, CODEC_MORTON]
+
+
+@pytest.mark.parametrize("codec", OCTREES)
+def test_truncated_payloads_raise_stream_error(codec: int) -> None:
+    data = _payload(codec)
     for cut in list(range(0, 40)) + list(range(40, len(data), 97)):
         with pytest.raises(StreamError):
-            decode_points(data[:cut], CODEC_BUILTIN)
+            decode_points(data[:cut], codec)
 
 
-def test_flipped_bytes_raise_stream_error() -> None:
-    data = bytearray(_payload())
+@pytest.mark.parametrize("codec", OCTREES)
+def test_flipped_bytes_raise_stream_error(codec: int) -> None:
+    data = bytearray(_payload(codec))
     rng = np.random.default_rng(5)
     for pos in rng.integers(0, len(data), 40).tolist() + [0, 1, 5, len(data) - 1]:
         bad = bytearray(data)
         bad[pos] ^= 1 << int(rng.integers(0, 8))
         with pytest.raises((StreamError, UnsupportedError)):
-            decode_points(bytes(bad), CODEC_BUILTIN)
+            decode_points(bytes(bad), codec)
 
 
-def test_trailing_garbage_raises_stream_error() -> None:
-    data = _payload()
+@pytest.mark.parametrize("codec", OCTREES)
+def test_trailing_garbage_raises_stream_error(codec: int) -> None:
+    data = _payload(codec)
     with pytest.raises(StreamError):
-        decode_points(data + b"\0\0\0\0", CODEC_BUILTIN)
+        decode_points(data + b"\0\0\0\0", codec)
 
 
 def _with_crc(body: bytes, version: int = 0, n: int | None = None, original: bytes | None = None) -> bytes:
@@ -422,19 +431,21 @@ def _with_crc(body: bytes, version: int = 0, n: int | None = None, original: byt
     return octree.HEADER.pack(version, zlib.crc32(body), n) + body
 
 
-def test_damaged_body_with_valid_crc_never_escapes_as_another_error() -> None:
+@pytest.mark.parametrize("codec", OCTREES)
+def test_damaged_body_with_valid_crc_never_escapes_as_another_error(codec: int) -> None:
     """The decoder validates what it reads even when the checksum is not there to help."""
-    data = encode_points(CLOUDS["random with duplicates"][:600])
-    head = octree.HEADER.size
-    body = bytearray(data[head:])
+    data = encode_points(CLOUDS["random with duplicates"][:600], codec)
+    # the coded words start after the box (and codec 4's leads); codec 4's CRC also covers num_points
+    words, crc_from = (octree.HEADER.size + octree.BOUNDS.size, 9) if codec == CODEC_BUILTIN else (36, 5)
     rng = np.random.default_rng(11)
     outcomes = set()
     for trial in range(60):
-        bad = bytearray(body)
-        for pos in rng.integers(octree.BOUNDS.size, len(bad), 1 + trial % 4).tolist():
+        bad = bytearray(data)
+        for pos in rng.integers(words, len(bad), 1 + trial % 4).tolist():
             bad[pos] = int(rng.integers(0, 256))
+        bad[1:5] = struct.pack("<I", zlib.crc32(bytes(bad[crc_from:])))
         try:
-            out = decode_points(_with_crc(bytes(bad), original=data), CODEC_BUILTIN)
+            out = decode_points(bytes(bad), codec)
         except StreamError:
             outcomes.add("error")
         else:
