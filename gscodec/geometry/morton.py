@@ -11,7 +11,8 @@ breadth-first octree coder (codec 0), and in about as many bytes.
 
 The encoder chooses how the time axis interleaves with x and y (the axes' ``leads``): a lead of
 k on an axis moves its bits k levels up, so that it is split earlier. It estimates each choice's
-size from the gap classes' entropy and codes the best one.
+size from the gap classes' entropy, in integer arithmetic (the same choice on every machine),
+and codes the best one.
 """
 
 from __future__ import annotations
