@@ -99,23 +99,37 @@ def test_geometry_bench_compares_the_codecs_on_a_stream(capsys, monkeypatch: pyt
     assert int(rows[1][3]) < int(rows[0][3])  # the depth-first coder is the smaller on this segment
 
 
-def test_motion_mode_probe_fits_each_mode_and_restores_the_projection(capsys) -> None:
+def test_motion_mode_probe_fits_each_mode_and_restores_the_projection(tmp_path: Path, capsys) -> None:
     import numpy as np
 
     import gscodec.fit.loop as loop
+    import gscodec.fit.rd as rd
     import gscodec.render as render
     from gscodec.model.tsw import project_frames
     from tests.test_fit import blob_clip
 
+    def restored() -> bool:
+        return loop.project_frames is rd.project_frames is render.project_frames is project_frames
+
     bench = _script("motion_mode_probe")
     frames = np.stack(blob_clip(frames=4, width=32, height=24))
-    results = {m: bench.probe(frames, m, 0.004, iterations=12) for m in ("base", "mode", "shared")}
-    assert loop.project_frames is project_frames and render.project_frames is project_frames
+    results = {m: bench.probe(frames, m, 0.004, iterations=12) for m in ("base", "mode", "shared", "velocity")}
+    assert restored()
     assert all(r["gaussians"] > 0 and np.isfinite(r["psnr"]) for r in results.values())
     assert "s_quantiles" not in results["base"] and results["shared"]["s_quantiles"] == [1.0] * 5
     assert results["mode"]["s_quantiles"] != [1.0] * 5  # the coefficients were learned
+    assert results["velocity"]["velocity_coefficients"] != [1.0, 0.0, 0.0]
     with pytest.raises(SystemExit):
         bench.probe(frames, "nonsense", 0.004)
+    # --coded: rd_ablation with the mode in the fit, the RD stage and the renderer
+    clip = _blob_clip(tmp_path)
+    out = tmp_path / "rows.json"
+    assert bench.main([str(clip), "--frames", "3", "--mode", "velocity", "--coded", "--", "--preset", "fast",
+                       "--iterations", "8", "--gaussians", "30", "--variant", "v:lam=0.004", "--json", str(out)]) == 0
+    assert restored() and json.loads(out.read_text())[0]["variant"] == "v"
+    assert "coefficients a, b, c" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main([str(clip), "--mode", "mode", "--coded"])
 
 
 def _blob_clip(tmp_path: Path) -> Path:
