@@ -43,13 +43,24 @@ class MotionModes:
 
     def __init__(self, frames: int, k: int, learn_s: bool, velocity: bool = False, lr_path: float = 0.05,
                  lr_s: float = 0.01) -> None:
-        self.path = torch.zeros(k, frames, 2, requires_grad=True)
-        self.path_opt = torch.optim.Adam([self.path], lr=lr_path)
+        self.frames, self.k = frames, k
         self.learn_s = learn_s
         self.velocity = velocity
-        self.lr_s = lr_s
+        self.lr_path, self.lr_s = lr_path, lr_s
+        self.path = torch.zeros(k, frames, 2, requires_grad=True)
+        self.path_opt = torch.optim.Adam([self.path], lr=lr_path)
         self.s: torch.Tensor | None = torch.tensor([1.0, 0.0, 0.0], requires_grad=True) if velocity else None
         self.s_opt: torch.optim.Optimizer | None = torch.optim.Adam([self.s], lr=lr_s) if velocity else None
+
+    def to(self, device: torch.device) -> None:
+        """Move the learned values (and their optimisers, afresh) to ``device``: the fit's device."""
+        if self.path.device == device:
+            return
+        self.path = self.path.detach().to(device).requires_grad_(True)
+        self.path_opt = torch.optim.Adam([self.path], lr=self.lr_path)
+        if self.s is not None:
+            self.s = self.s.detach().to(device).requires_grad_(self.velocity or self.learn_s)
+            self.s_opt = torch.optim.Adam([self.s], lr=self.lr_s) if (self.velocity or self.learn_s) else None
 
     def coefficients(self, g) -> torch.Tensor:  # noqa: ANN001 - a gscodec.model.tsw.Gaussians
         """(Gaussians, k) coefficients for ``g``."""
@@ -58,13 +69,14 @@ class MotionModes:
             return (self.s[0] + g.vel.detach() @ self.s[1:])[:, None]
         n = g.xy.shape[0]
         if self.s is None or self.s.shape[0] != n:  # new rows (densification): start again from 1
-            self.s = torch.ones(n, self.path.shape[0], requires_grad=self.learn_s)
+            self.s = torch.ones(n, self.path.shape[0], device=g.xy.device, requires_grad=self.learn_s)
             self.s_opt = torch.optim.Adam([self.s], lr=self.lr_s) if self.learn_s else None
         return self.s
 
     def wrap(self, project):  # noqa: ANN001, ANN201 - wraps gscodec.model.tsw.project_frames
         def projected(g, ts):  # noqa: ANN001, ANN202
             splats = project(g, ts)
+            self.to(g.xy.device)
             training = torch.is_grad_enabled() and (g.xy.requires_grad or g.vel.requires_grad)
             coef = self.coefficients(g)
             if training and self.path.grad is not None:  # the previous step's gradients: take its step now
