@@ -4,12 +4,12 @@ Five codecs share one interface and one output order (canonical: t, then y, then
 duplicates kept), so attributes coded in decoded order line up whichever codec carried the
 positions:
 
-- ``CODEC_BUILTIN`` (0): the octree coder in :mod:`gscodec.geometry.octree`;
+- ``CODEC_BUILTIN`` (0, :func:`encode_points`' default): the octree coder in :mod:`gscodec.geometry.octree`;
 - ``CODEC_GPCC`` (1): MPEG G-PCC through a user-installed ``tmc3`` binary;
 - ``CODEC_RAW`` (2): int32 triples, for tests and debugging;
 - ``CODEC_SLICED`` (3): the cloud in bands, each an octree payload of its own, so that several cores
   can decode one cloud (:mod:`gscodec.geometry.sliced`);
-- ``CODEC_MORTON`` (4): the octree depth first, its leaves as gaps between Morton keys
+- ``CODEC_MORTON`` (4, gsenc's default): the octree depth first, its leaves as gaps between Morton keys
   (:mod:`gscodec.geometry.morton`): about as small as codec 0 and several times faster to decode.
 
 The payload is not self-delimiting: pass :func:`decode_points` exactly the bytes that
