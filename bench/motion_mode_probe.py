@@ -78,13 +78,13 @@ class MotionModes:
             splats = project(g, ts)
             self.to(g.xy.device)
             training = torch.is_grad_enabled() and (g.xy.requires_grad or g.vel.requires_grad)
-            coef = self.coefficients(g)
             if training and self.path.grad is not None:  # the previous step's gradients: take its step now
                 self.path_opt.step()
                 self.path_opt.zero_grad()
                 if self.s_opt is not None:
                     self.s_opt.step()
                     self.s_opt.zero_grad()
+            coef = self.coefficients(g)  # after the step: the values this step trains
             t = torch.as_tensor(ts, dtype=torch.float32, device=splats.means.device).reshape(-1)
             frame = t[splats.frames].long()
             shift = (coef[splats.ids][:, :, None] * self.path[:, frame].permute(1, 0, 2)).sum(1)
