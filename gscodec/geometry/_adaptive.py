@@ -46,6 +46,17 @@ def chunk_bounds(m: int) -> list[tuple[int, int]]:
     return bounds
 
 
+def bit_length(v: np.ndarray) -> np.ndarray:
+    """Exact bit length (int64) of every non-negative value of ``v`` (unsigned or signed integers; 0 for 0)."""
+    rest = np.asarray(v).astype(np.uint64)
+    out = np.zeros(rest.shape, dtype=np.int64)
+    for step in (32, 16, 8, 4, 2, 1):
+        big = rest >= (np.uint64(1) << np.uint64(step))
+        out += np.where(big, step, 0)
+        rest = np.where(big, rest >> np.uint64(step), rest)
+    return out + (rest > 0)
+
+
 def kt_weight(c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
     """Round-down Krichevsky-Trofimov estimate of P(1) in units of 2**-16.
 

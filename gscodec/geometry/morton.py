@@ -24,7 +24,7 @@ import zlib
 import numpy as np
 
 from gscodec.errors import InputError, StreamError
-from gscodec.geometry._adaptive import BitDecoder, BitEncoder, ContextModel
+from gscodec.geometry._adaptive import BitDecoder, BitEncoder, ContextModel, bit_length
 from gscodec.geometry._header import HEADER, check_box, check_span, read_header
 from gscodec.geometry.limits import canonical_sorted
 
@@ -85,17 +85,6 @@ def split_keys(key: np.ndarray, layout: list[tuple[int, int]]) -> np.ndarray:
     return rel
 
 
-def bit_length(v: np.ndarray) -> np.ndarray:
-    """Exact bit length of every uint64 value (0 for 0)."""
-    out = np.zeros(v.shape, dtype=np.int64)
-    rest = v.copy()
-    for step in (32, 16, 8, 4, 2, 1):
-        big = rest >= (np.uint64(1) << np.uint64(step))
-        out += np.where(big, step, 0)
-        rest = np.where(big, rest >> np.uint64(step), rest)
-    return out + (rest > 0)
-
-
 def key_gaps(points_rel: np.ndarray, layout: list[tuple[int, int]]) -> np.ndarray:
     """The gaps (uint64) between the sorted keys of relative positions, the first from 0."""
     keys = np.sort(make_keys(points_rel, layout))
@@ -145,8 +134,9 @@ def choose_leads(rel: np.ndarray, bits: list[int]) -> list[int]:
     return list(best)
 
 
-def _code_gaps(coder: BitEncoder | BitDecoder, n: int, gaps: np.ndarray | None) -> np.ndarray:
-    """Code ``n`` gaps (uint64): classes, refinement bits, then the plain remainder bits."""
+def _code_gaps(coder: BitEncoder | BitDecoder, n: int, gaps: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Code ``n`` gaps (uint64): classes, refinement bits, then the plain remainder bits. Returns the gaps and
+    their classes (bit lengths)."""
     classes = ContextModel(1 << CLASS_BITS)
     k_true = None if gaps is None else bit_length(gaps)
     node = np.ones(n, dtype=np.int64)
@@ -179,7 +169,7 @@ def _code_gaps(coder: BitEncoder | BitDecoder, n: int, gaps: np.ndarray | None) 
         piece = coder.code_uniform(truth, width)
         low[sel] |= piece.astype(np.uint64) << done[sel].astype(np.uint64)
         done[sel] += width
-    return (value << r.astype(np.uint64)) | low
+    return (value << r.astype(np.uint64)) | low, k
 
 
 def encode_morton(points: np.ndarray, leads: list[int] | None = None) -> bytes:
@@ -243,8 +233,8 @@ def decode_morton(data: bytes) -> np.ndarray:
     bits = [int(e).bit_length() for e in extent]
     layout = key_layout(bits, leads)
     dec = BitDecoder(bytes(body[BOUNDS.size + LEADS.size :]))
-    gaps = _code_gaps(dec, n, None)
-    if int(bit_length(gaps).max()) > len(layout):
+    gaps, classes = _code_gaps(dec, n, None)
+    if int(classes.max()) > len(layout):
         raise StreamError("geometry payload is corrupt: a gap is larger than the bounding box's key space")
     # the keys must stay below 2**len(layout): add the gaps' high and low halves apart, exactly
     half = np.uint64(32)

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from gscodec.errors import StreamError
-from gscodec.geometry._adaptive import BitDecoder, BitEncoder, ContextModel
+from gscodec.geometry._adaptive import BitDecoder, BitEncoder, ContextModel, bit_length
 from gscodec.geometry._header import HEADER, check_box, check_span, read_header
 
 FORMAT_VERSION = 0
@@ -258,14 +258,6 @@ def _code_tree(coder: _Coder, bits: list[int], num_points: int, leaves: _Leaves 
     return np.concatenate([tree, *direct_points]) if direct_points else tree
 
 
-def _bit_length(v: np.ndarray) -> np.ndarray:
-    """Bit length of every value of ``v`` (non-negative, below 2**MULT_BITS), exactly."""
-    out = np.zeros(v.shape, dtype=np.int64)
-    for j in range(MULT_BITS):
-        out += (v >> j) > 0
-    return out
-
-
 def _code_multiplicity(coder, num_positions: int, mult: np.ndarray | None) -> np.ndarray:
     """Code each distinct position's point count: a 'more than one' flag, then Exp-Golomb.
 
@@ -278,7 +270,7 @@ def _code_multiplicity(coder, num_positions: int, mult: np.ndarray | None) -> np
     flag = coder.code(model, np.zeros(num_positions, dtype=np.int64), truth)
     dup = np.flatnonzero(flag)
     value = None if mult is None else mult[dup] - 1
-    e_true = None if value is None else _bit_length(value) - 1
+    e_true = None if value is None else bit_length(value) - 1
     e = np.zeros(dup.size, dtype=np.int64)
     active = np.arange(dup.size)
     for j in range(MULT_BITS - 1):
