@@ -74,8 +74,8 @@ class MotionModes:
         return self.s
 
     def wrap(self, project):  # noqa: ANN001, ANN201 - wraps gscodec.model.tsw.project_frames
-        def projected(g, ts):  # noqa: ANN001, ANN202
-            splats = project(g, ts)
+        def projected(g, ts, mode=None):  # noqa: ANN001, ANN202
+            splats = project(g, ts, mode)
             self.to(g.xy.device)
             training = torch.is_grad_enabled() and (g.xy.requires_grad or g.vel.requires_grad)
             if training and self.path.grad is not None:  # the previous step's gradients: take its step now

@@ -19,6 +19,7 @@ codecs come from ``python -m gscodec.bench``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", action="append", default=[], help="NAME:key=value,... (repeatable)")
     ap.add_argument("--fit-setting", action="append", default=[], metavar="KEY=VALUE",
                     help="a FitConfig field for the float fit, e.g. init_tscale=12 (repeatable)")
+    ap.add_argument("--motion-mode", choices=("off", "on"), default="off",
+                    help="on: the segment has a motion mode (format_spec.md §16.10), learned by the fit and the RD "
+                         "stage and counted in the rate (every variant starts from the fit's)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -101,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from gscodec.bitstream import PROFILE_CODED, profile1
     from gscodec.encode import reconstruct
     from gscodec.fit import fit_segment, make_config, render_segment
+    from gscodec.fit.motion import MotionTrainer, wobble
     from gscodec.fit.rd import default_rd_config, rd_budget, rd_train
     from gscodec.metrics import psnr_rgb
     from gscodec.model.tsw import Gaussians
@@ -123,24 +128,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.pilot > 0:
             config = config.replace(gaussians=pilot_budget(frames, config, args, variants[0][1]))
         t0 = time.perf_counter()
-        fitted = fit_segment(frames, config, device=args.device)
+        trainer = MotionTrainer(t) if args.motion_mode == "on" else None
+        fitted = fit_segment(frames, config, device=args.device, motion=trainer)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         fit_s = time.perf_counter() - t0
         arrays = fitted.to_arrays()
-        recon = render_segment(fitted, t, w, h)
+        recon = render_segment(fitted, t, w, h, mode=trainer.mode().detach() if trainer is not None else None)
         fit_psnr = float(np.mean([psnr_rgb(a, b) for a, b in zip(frames, recon, strict=True)]))
+        mode_note = f", motion mode wobble {wobble(trainer.mode(), fitted.vel):.3f} px" if trainer is not None else ""
         print(f"fit: {config.gaussians} budget -> {len(arrays['xy'])} Gaussians, {fit_psnr:.2f} dB, "
-              f"{fit_s:.1f} s", flush=True)
+              f"{fit_s:.1f} s{mode_note}", flush=True)
         for name, values in variants:
             rd = default_rd_config(values.get("lam", args.lam), w, h, t, config.iterations,
                                    frames_per_step=config.frames_per_step, motion_degree=config.motion_degree)
             rd = replace(rd, **values)
             t0 = time.perf_counter()
-            state = rd_train(frames, Gaussians.from_arrays(arrays, args.device), rd, device=args.device)
+            state = rd_train(frames, Gaussians.from_arrays(arrays, args.device), rd, device=args.device,
+                             motion=copy.deepcopy(trainer))
             rd_s = time.perf_counter() - t0
             payload = profile1.encode_segment(state.points, state.q, state.steps, state.nets, state.xy_shift,
-                                              state.t_shift)
+                                              state.t_shift, motion=state.motion)
             decoded = reconstruct(payload, w, h, t, args.device, PROFILE_CODED, state)
             psnr = float(np.mean([psnr_rgb(a, b) for a, b in zip(frames, decoded, strict=True)]))
             sizes = profile1.layout(payload)

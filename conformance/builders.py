@@ -326,6 +326,7 @@ class CodedState:
     xy_shift: int
     t_shift: int
     hidden: int
+    motion: p1.MotionBlock | None = None
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -338,7 +339,7 @@ class CodedState:
         """
         steps = self.steps.astype(np.int64)
         data = p1.encode_segment(self.points, self.q, np.maximum(steps, -127), self.nets, self.xy_shift,
-                                 self.t_shift, geometry)
+                                 self.t_shift, geometry, motion=self.motion)
         if np.all(steps >= -127):
             return data
         parts = CodedPayload.parse(data)
@@ -351,7 +352,9 @@ class CodedState:
                 and np.array_equal(decoded.steps.astype(np.int64), self.steps.astype(np.int64))
                 and (decoded.xy_shift, decoded.t_shift, decoded.hidden) == (self.xy_shift, self.t_shift, self.hidden)
                 and sorted(decoded.nets) == sorted(self.nets)
-                and all(decoded.nets[c].to_bytes() == self.nets[c].to_bytes() for c in self.nets))
+                and all(decoded.nets[c].to_bytes() == self.nets[c].to_bytes() for c in self.nets)
+                and (decoded.motion is None) == (self.motion is None)
+                and (self.motion is None or decoded.motion.to_bytes() == self.motion.to_bytes()))
 
 
 def canonical(points: np.ndarray) -> np.ndarray:
@@ -382,6 +385,7 @@ class CodedPayload:
     geometry: bytes
     steps: bytes
     channels: list[tuple[int, bytes, bytes]]  # (channel, prior bytes, residual data)
+    motion: bytes = b""  # the motion block (§16.10), present when channel_mask bit 12 is set
 
     @classmethod
     def parse(cls, payload: bytes) -> CodedPayload:
@@ -391,6 +395,11 @@ class CodedPayload:
         geometry = payload[pos : pos + gsize]
         steps = payload[pos + gsize : pos + gsize + 12]
         pos += gsize + 12
+        motion = b""
+        if mask & p1.MOTION_BIT:
+            (frames,) = struct.unpack_from("<H", payload, pos)
+            motion = payload[pos : pos + p1.MotionBlock.size_for(frames)]
+            pos += len(motion)
         channels = []
         for c in range(12):
             if mask >> c & 1:
@@ -401,12 +410,12 @@ class CodedPayload:
                 pos += size + 4 + n
         if pos != len(payload):
             raise ValueError("not a whole profile 1 payload")
-        return cls(fields, geometry, steps, channels)
+        return cls(fields, geometry, steps, channels, motion)
 
     def join(self) -> bytes:
         """The payload again: the fixed fields as set (``geometry_size`` included), each ``residual_size`` from its
         data."""
-        out = [PROFILE1_FIELDS.pack(*self.fields), self.geometry, self.steps]
+        out = [PROFILE1_FIELDS.pack(*self.fields), self.geometry, self.steps, self.motion]
         for _, prior, data in self.channels:
             out += [prior, struct.pack("<I", len(data)), data]
         return b"".join(out)

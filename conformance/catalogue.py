@@ -359,6 +359,21 @@ def uncommon_colour_description() -> Built:
     return Built(b.finish(), states)
 
 
+def core_profile1_motion() -> Built:
+    """Segments with a motion mode (§16.10) as gsenc writes one, with its extreme shifts and values, and a
+    segment without one in the same stream."""
+    w, h = 32, 24
+    rng = SplitMix64(1036)
+    shaken = coded_state(36, 40, w, h, 4, xy_shift=2, t_shift=1, hidden=0, mask=0x0FFF)
+    path = np.array([[rng.integer(-48, 48), rng.integer(-48, 48)] for _ in range(4)], np.int16)
+    shaken = replace(shaken, motion=p1.MotionBlock(4, 12, np.array([4096, 410, -290], np.int16), path))
+    extreme = coded_state(1036, 12, w, h, 1, xy_shift=1, t_shift=0, hidden=2, mask=0x0300)
+    extreme = replace(extreme, motion=p1.MotionBlock(0, 15, np.array([-32768, 32767, -32768], np.int16),
+                                                     np.array([[3, -2]], np.int16)))
+    plain = coded_state(2036, 20, w, h, 3, xy_shift=2, t_shift=2, hidden=0, mask=0x0FFF)
+    return _coded_stream(w, h, Fraction(30), 4, [(4, shaken, "morton"), (1, extreme, "builtin"), (3, plain, "morton")])
+
+
 def uncommon_gpcc() -> Built:
     return _scene_stream(24, 16, Fraction(30), 3, [3, 2], 20, 10, geometry="gpcc")
 
@@ -674,6 +689,20 @@ def _coded_faulty_states() -> list[CodedState]:
     return [coded_state(21000 + i, 6, _FW, _FH, 2, xy_shift=1, t_shift=1, hidden=2, mask=0x0FFF) for i in range(2)]
 
 
+def _with_motion(frames: int, path_shift: int, coef_shift: int,
+                 cut: int | None = None) -> Callable[[CodedPayload], bytes | None]:
+    """Give the payload a motion mode of ``frames`` frames with these shifts (channel_mask bit 12 set); with
+    ``cut``, the payload ends ``cut`` bytes after the steps."""
+    def change(p: CodedPayload) -> bytes | None:
+        p.fields[5] |= p1.MOTION_BIT
+        p.motion = struct.pack("<HBB3h", frames, path_shift, coef_shift, 4096, 0, 0) + \
+            struct.pack(f"<{2 * frames}h", *range(2 * frames))
+        if cut is None:
+            return None
+        return p.join()[: PROFILE1_FIELDS.size + len(p.geometry) + 12 + cut]
+    return change
+
+
 def _coded_faulty(change: Callable[[CodedPayload], bytes | None]) -> bytes:
     """The profile 1 base with its second payload taken apart and changed: ``change`` edits the parts in place
     (and returns None to rejoin them) or returns the bytes to use."""
@@ -950,8 +979,8 @@ FAULTY: list[Spec] = [
        "not a whole number of 32-bit words"),
     _f("gsv1-faulty-62-p1-hidden-width-beyond-limit", "Profile 1: hidden 33 (at most 32).",
        lambda: _coded_faulty(_set_coded_field(4, 33)), "StreamError", "prior hidden width 33 above 32"),
-    _f("gsv1-faulty-63-p1-channel-mask-beyond-12", "Profile 1: channel_mask 0x1fff, naming a 13th channel.",
-       lambda: _coded_faulty(_set_coded_field(5, 0x1FFF)), "StreamError", "names channels beyond 12"),
+    _f("gsv1-faulty-63-p1-channel-mask-reserved-bit", "Profile 1: channel_mask 0x2fff, setting reserved bit 13.",
+       lambda: _coded_faulty(_set_coded_field(5, 0x2FFF)), "StreamError", "sets reserved bits 13-15"),
     _f("gsv1-faulty-64-p1-bytes-after-last-channel", "Profile 1: 3 bytes after the last channel's residual data.",
        lambda: _coded_faulty(lambda p: p.join() + b"\x01\x02\x03"), "StreamError",
        "3 bytes after the last profile 1 channel"),
@@ -1008,6 +1037,19 @@ FAULTY: list[Spec] = [
     _f("gsv1-faulty-82-p1-morton-words-left-over",
        "Profile 1, depth-first geometry: two zero words after the last coded symbol (CRC and sizes updated).",
        lambda: _coded_faulty(_morton_words_left), "StreamError", "continues past the last symbol"),
+    _f("gsv1-faulty-83-p1-motion-path-frames-mismatch",
+       "Profile 1: a motion mode (§16.10) whose path covers 3 frames, in a segment of 2.",
+       lambda: _coded_faulty(_with_motion(3, 4, 12)), "StreamError", "covers 3 frames in a segment of 2"),
+    _f("gsv1-faulty-84-p1-motion-path-of-no-frames", "Profile 1: a motion mode with path_frames 0.",
+       lambda: _coded_faulty(_with_motion(0, 4, 12)), "StreamError", "a path of 0 frames"),
+    _f("gsv1-faulty-85-p1-motion-shift-above-15", "Profile 1: a motion mode with path_shift 16.",
+       lambda: _coded_faulty(_with_motion(2, 16, 12)), "StreamError", "motion mode shift above 15"),
+    _f("gsv1-faulty-86-p1-motion-mode-cut-short",
+       "Profile 1: channel_mask bit 12 set and the payload ending 6 bytes after the steps.",
+       lambda: _coded_faulty(_with_motion(2, 4, 12, cut=6)), "StreamError", "motion mode cut short"),
+    _f("gsv1-faulty-87-p1-motion-path-cut-short",
+       "Profile 1: a motion mode of 2 frames and the payload ending 4 bytes into its path.",
+       lambda: _coded_faulty(_with_motion(2, 4, 12, cut=14)), "StreamError", "motion path cut short"),
 ]
 
 
@@ -1055,6 +1097,11 @@ CORE: list[Spec] = [
          "leads gsenc chooses; 21 with duplicate points and time leading by 3 levels; 9 on the finest grid "
          "(shifts 8/8) with x and y leading by 2; 14 in one frame (t of extent 0) with leads x 3, y 0, t 1.",
          core_profile1_morton, seed=35),
+    Spec("gsv1-core-13-profile1-motion",
+         "Profile 1 with motion modes (format_spec.md §16.10): 40 Gaussians over 4 frames whose centres also move "
+         "along a path (1/16 px) scaled by a + b vx + c vy (a = 1, b = 0.1, c = -0.07); one frame with the shifts 0 "
+         "and 15 and coefficients of -32768 and 32767; then a segment without a mode.", core_profile1_motion,
+         seed=36),
 ]
 
 UNCOMMON: list[Spec] = [

@@ -67,7 +67,7 @@ def decode_segment_state(header: SequenceHeader, segment: Segment,
     if header.profile == PROFILE_RAW:
         return profile0.decode_segment(segment.payload, **geometry_opts)
     if header.profile == PROFILE_CODED:
-        return profile1.decode_segment(segment.payload, **geometry_opts)
+        return profile1.decode_segment(segment.payload, segment.frame_count, **geometry_opts)
     raise UnsupportedError(f"profile {header.profile} is not supported by this decoder")
 
 
@@ -79,13 +79,14 @@ def render_segment(state: profile0.DecodedSegment | profile1.DecodedSegment, wid
     from gscodec.render import render_frames, to_host, to_uint8
 
     g = Gaussians.from_arrays(state.gaussian_arrays(), device=device)
+    mode = state.motion_mode(device) if isinstance(state, profile1.DecodedSegment) else None
     backend = "cuda" if device.startswith("cuda") else "cpu"
     batch = max(1, min(RENDER_BATCH, RENDER_BATCH_PIXELS // (width * height)))
     for b in range(first, last, batch):
         ks = list(range(b, min(b + batch, last)))
         try:
             with torch.no_grad():
-                images = render_frames(g, [float(k) for k in ks], width, height, backend=backend)
+                images = render_frames(g, [float(k) for k in ks], width, height, backend=backend, mode=mode)
                 frames = to_host(to_uint8(images))
         except RuntimeError as exc:  # torch reports a failed allocation as a RuntimeError
             if not _out_of_memory(exc):
@@ -323,6 +324,8 @@ def decode_frames(
             state = handle.result()  # type: ignore[attr-defined]
             seg, lo, first, last = job
             check_segment_work(seg, len(state), last - first, max_segment_work)
+            if getattr(state, "motion", None) is not None:  # decoded in a worker, without the segment's head
+                state.motion.check_frames(seg.frame_count)
             fill()  # the segments after it are read here and decode while this one renders
             yield from _render_job(state, h, device, lo, first, last)
             del state  # the states held are this one's and those decoding ahead

@@ -53,6 +53,13 @@ class EncodeSettings:
     """Profile 1 without ``gaussians``: size the fit by a short pilot (gscodec.fit.rd.pilot_budget)."""
     xy_shift: int = 2
     t_shift: int = 3
+    motion_mode: str = "auto"
+    """Profile 1's shared motion mode (format_spec.md §16.10): ``on`` in every segment of 3 or more frames,
+    ``off``, or ``auto``: learned, then kept where its path strays from a straight line
+    (gscodec.fit.motion.WOBBLE_MIN)."""
+
+
+MOTION_MODES = ("auto", "on", "off")
 
 
 @dataclass
@@ -65,6 +72,7 @@ class SegmentReport:
     geometry_bytes: int
     psnr: float
     seconds: float
+    motion: bool = False
 
 
 @dataclass
@@ -128,7 +136,7 @@ def reconstruct(payload: bytes, width: int, height: int, frame_count: int, devic
     from gscodec.decode import render_segment
 
     if profile == PROFILE_CODED:
-        state = profile1.decode_segment(payload, **geometry_opts)
+        state = profile1.decode_segment(payload, frame_count, **geometry_opts)
         if expected is not None:
             check_decoded_state(state, expected)
     else:
@@ -147,6 +155,8 @@ def check_decoded_state(state: profile1.DecodedSegment, expected: RDState) -> No
         and np.array_equal(state.steps.astype(np.int64), np.asarray(expected.steps, dtype=np.int64))
         and sorted(state.nets) == sorted(expected.nets)
         and all(state.nets[c].to_bytes() == expected.nets[c].to_bytes() for c in expected.nets)
+        and (state.motion is None) == (expected.motion is None)
+        and (state.motion is None or state.motion.to_bytes() == expected.motion.to_bytes())
     )
     if not same:
         raise RuntimeFailure("test decode failed: the written segment does not decode to the encoded state "
@@ -168,6 +178,7 @@ def encode(
 ) -> EncodeReport:
     """Encode ``s.input`` to ``s.output``. The output appears only when the whole stream is written."""
     from gscodec.fit import fit_segment, make_config
+    from gscodec.fit.motion import WOBBLE_MIN, MotionTrainer, wobble
     from gscodec.fit.rd import default_rd_config, pilot_budget, pilot_steps, rd_budget, rd_train
     from gscodec.metrics import psnr_rgb
     from gscodec.video import open_video
@@ -180,6 +191,8 @@ def encode(
         raise InputError(f"--segment-frames {s.segment_frames}: must be 1..65535")
     if s.lam < 0:
         raise InputError(f"--lambda {s.lam}: must be >= 0")
+    if s.motion_mode not in MOTION_MODES:
+        raise InputError(f"--motion-mode {s.motion_mode}: choose one of {', '.join(MOTION_MODES)}")
     check_output_path(s.output, s.input)
     geometry_opts: dict[str, object] = {"tmc3": s.tmc3} if s.tmc3 else {}
     if s.geometry == "sliced":
@@ -210,6 +223,7 @@ def encode(
             "seed": str(s.seed),
             "lambda": repr(s.lam),
             "geometry": s.geometry,
+            **({"motion_mode": s.motion_mode} if s.profile == PROFILE_CODED else {}),
         }
         with GsvWriter(s.output, header, metadata) as writer:
             for seg_frames in _segments(iter(video), s.segment_frames):
@@ -238,20 +252,27 @@ def encode(
                     if on_step is not None:
                         on_step(offset + step, total, psnr)
 
+                # A motion mode needs 3 frames to be more than the Gaussians' own linear motion.
+                with_motion = s.profile == PROFILE_CODED and s.motion_mode != "off" and n_frames >= 3
                 if pilot_rd is not None:  # learn how many Gaussians the pruning keeps, and fit about that many
-                    budget, _ = pilot_budget(seg_frames, config, pilot_rd, device=s.device, progress=fit_progress)
+                    budget, _ = pilot_budget(seg_frames, config, pilot_rd, device=s.device, progress=fit_progress,
+                                             motion=with_motion)
                     config = config.replace(gaussians=budget)
+                trainer = MotionTrainer(n_frames) if with_motion else None
                 gaussians = fit_segment(seg_frames, config, device=s.device,
-                                        progress=partial(fit_progress, offset=start))
+                                        progress=partial(fit_progress, offset=start), motion=trainer)
+                if trainer is not None and s.motion_mode == "auto" and \
+                        wobble(trainer.mode(), gaussians.vel) < WOBBLE_MIN:
+                    trainer = None  # a path this straight is the Gaussians' linear motion: the RD stage adapts
                 if rd_config is None:
                     payload = _pack(index, profile0.encode_segment, gaussians.to_arrays(), s.geometry,
                                     **geometry_opts)
                     expected = None
                 else:
                     state = rd_train(seg_frames, gaussians, rd_config, device=s.device,
-                                     progress=partial(fit_progress, offset=start + config.iterations))
+                                     progress=partial(fit_progress, offset=start + config.iterations), motion=trainer)
                     payload = _pack(index, profile1.encode_segment, state.points, state.q, state.steps, state.nets,
-                                    state.xy_shift, state.t_shift, s.geometry, **geometry_opts)
+                                    state.xy_shift, state.t_shift, s.geometry, motion=state.motion, **geometry_opts)
                     expected = state
                 seg = writer.write_segment(n_frames, payload)
                 psnr = float("nan")
@@ -262,7 +283,8 @@ def encode(
                 module = profile1 if s.profile == PROFILE_CODED else profile0
                 n, _, gbytes = module.peek_segment(payload)
                 seg_report = SegmentReport(index, seg.first_frame, n_frames, n, seg.chunk_size, gbytes, psnr,
-                                           time.perf_counter() - t_seg)
+                                           time.perf_counter() - t_seg, motion=expected is not None and
+                                           expected.motion is not None)
                 report.segments.append(seg_report)
                 report.frames += n_frames
                 if on_segment_done:

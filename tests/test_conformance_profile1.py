@@ -119,15 +119,15 @@ def _position_features(points: list[tuple[int, int, int]]) -> list[list[int]]:
     return feats
 
 
-def decode_payload(payload: bytes, seen: Counter | None = None) -> bytes:
-    """A profile 1 payload to its canonical state bytes (§16.6), or Refused."""
+def decode_payload(payload: bytes, seen: Counter | None = None, frames: int | None = None) -> bytes:
+    """A profile 1 payload of a segment of ``frames`` frames to its canonical state bytes (§16.6), or Refused."""
     seen = Counter() if seen is None else seen
     if len(payload) < FIXED.size:
         raise Refused("StreamError", "payload too short")
     n, codec, xy_shift, t_shift, hidden, mask, reserved, gsize = FIXED.unpack_from(payload)
     if n > 1 << 22:
         raise Refused("LimitError", "gaussian_count")
-    if codec > 4 or xy_shift > 8 or t_shift > 8 or hidden > 32 or mask >> 12:
+    if codec > 4 or xy_shift > 8 or t_shift > 8 or hidden > 32 or mask >> 13:
         raise Refused("StreamError", "fixed field out of range")
     seen["reserved set"] += reserved != 0
     pos = FIXED.size
@@ -135,7 +135,21 @@ def decode_payload(payload: bytes, seen: Counter | None = None) -> bytes:
         raise Refused("StreamError", "geometry or steps cut short")
     coded = [c for c in range(12) if mask >> c & 1]
     sizes = {c: (9 + 4 * (3 + c)) if hidden == 0 else (10 + 2 * hidden * (3 + c) + 8 * hidden) for c in coded}
-    if pos + gsize + 12 + sum(sizes[c] + 4 for c in coded) > len(payload):
+    motion = b""
+    if mask >> 12 & 1:  # §16.10, before the geometry
+        at = pos + gsize + 12
+        if at + 10 > len(payload):
+            raise Refused("StreamError", "motion mode cut short")
+        path_frames, path_shift, coef_shift = struct.unpack_from("<HBB", payload, at)
+        if path_frames == 0 or path_shift > 15 or coef_shift > 15:
+            raise Refused("StreamError", "motion mode head")
+        if at + 10 + 4 * path_frames > len(payload):
+            raise Refused("StreamError", "motion path cut short")
+        if frames is not None and path_frames != frames:
+            raise Refused("StreamError", "motion path frames")
+        motion = payload[at : at + 10 + 4 * path_frames]
+        seen.update(f"motion shift {v}" for v in (path_shift, coef_shift) if v in (0, 15))
+    if pos + gsize + 12 + len(motion) + sum(sizes[c] + 4 for c in coded) > len(payload):
         raise Refused("StreamError", "too short for the coded channels")
     try:
         pts = decode_points(payload[pos : pos + gsize], codec)
@@ -148,7 +162,7 @@ def decode_payload(payload: bytes, seen: Counter | None = None) -> bytes:
     pos += gsize
     steps = struct.unpack_from("<12b", payload, pos)
     seen.update(f"step {e}" for e in steps if e in (-128, 127))
-    pos += 12
+    pos += 12 + len(motion)
     features = _position_features(points)
     q = [[0] * 12 for _ in points]
     priors = []
@@ -199,14 +213,14 @@ def decode_payload(payload: bytes, seen: Counter | None = None) -> bytes:
         raise Refused("StreamError", "bytes after the last channel")
     state = [struct.pack("<IBBBH", n, xy_shift, t_shift, hidden, mask)]
     state += [struct.pack("<3q", *p) for p in points]
-    state += [struct.pack("<12b", *steps), *priors]
+    state += [struct.pack("<12b", *steps), motion, *priors]
     state += [struct.pack("<12i", *row) for row in q]
     return b"".join(state)
 
 
-def segment_payloads(data: bytes) -> tuple[int, list[bytes]]:
-    """(profile, the segment payloads) of a stream, walking its chunks (§2, §3, §4)."""
-    pos, profile, payloads = 8, None, []
+def segment_payloads(data: bytes) -> tuple[int, list[bytes], list[int]]:
+    """(profile, the segment payloads, their frame counts) of a stream, walking its chunks (§2, §3, §4)."""
+    pos, profile, payloads, frames = 8, None, [], []
     while pos + 12 <= len(data):
         length, kind = struct.unpack_from("<I4s", data, pos)
         body = data[pos + 8 : pos + 8 + length]
@@ -214,11 +228,12 @@ def segment_payloads(data: bytes) -> tuple[int, list[bytes]]:
             profile = body[2]
         elif kind == b"GSEG":
             payloads.append(body[12:])
+            frames.append(struct.unpack_from("<I", body, 8)[0])
         elif kind == b"GEND":
             break
         pos += 12 + length
     assert profile is not None
-    return profile, payloads
+    return profile, payloads, frames
 
 
 def _sidecars(group: str | None = None) -> list[dict]:
@@ -244,13 +259,13 @@ def test_the_suite_has_profile1_streams() -> None:
 @pytest.mark.parametrize("side", VALID, ids=[s["name"] for s in VALID])
 def test_second_decoder_reproduces_the_expected_states(side: dict) -> None:
     data = (ROOT / "streams" / side["group"] / side["stream"]["file"]).read_bytes()
-    profile, payloads = segment_payloads(data)
+    profile, payloads, frames = segment_payloads(data)
     assert profile == 1
     want = side["decoded"]["segments"]
     assert len(payloads) == len(want)
     stream = hashlib.md5()
-    for payload, seg in zip(payloads, want, strict=True):
-        state = decode_payload(payload)
+    for payload, count, seg in zip(payloads, frames, want, strict=True):
+        state = decode_payload(payload, frames=count)
         assert hashlib.md5(state).hexdigest() == seg["state_md5"]
         assert hashlib.sha256(state).hexdigest() == seg["state_sha256"]
         stream.update(struct.pack("<Q", len(state)) + state)
@@ -260,16 +275,16 @@ def test_second_decoder_reproduces_the_expected_states(side: dict) -> None:
 @pytest.mark.parametrize("side", FAULTY, ids=[s["name"] for s in FAULTY])
 def test_second_decoder_refuses_the_faulty_streams(side: dict) -> None:
     data = (ROOT / "streams" / "faulty" / side["stream"]["file"]).read_bytes()
-    _, payloads = segment_payloads(data)
-    decode_payload(payloads[0])  # the base's first segment is valid; the second is broken
+    _, payloads, frames = segment_payloads(data)
+    decode_payload(payloads[0], frames=frames[0])  # the base's first segment is valid; the second is broken
     with pytest.raises(Refused) as err:
-        decode_payload(payloads[1])
+        decode_payload(payloads[1], frames=frames[1])
     assert err.value.kind == side["error"]["class"]
 
 
 def test_uncommon_stream_reaches_every_clamp_and_extreme() -> None:
     side = next(s for s in VALID if "extremes" in s["name"])
-    _, payloads = segment_payloads((ROOT / "streams" / "uncommon" / side["stream"]["file"]).read_bytes())
+    _, payloads, _ = segment_payloads((ROOT / "streams" / "uncommon" / side["stream"]["file"]).read_bytes())
     seen: Counter = Counter()
     for payload in payloads:
         decode_payload(payload, seen)

@@ -310,7 +310,7 @@ def test_rendering_is_batched_by_pixels_and_out_of_memory_is_a_clear_failure(mon
     state = decode_segment(profile0.encode_segment(one, "raw"))
     calls: list[tuple[int, int, int]] = []
 
-    def fake_render(g, ts, width, height, backend="auto"):
+    def fake_render(g, ts, width, height, backend="auto", mode=None):
         calls.append((len(ts), width, height))
         import torch
 

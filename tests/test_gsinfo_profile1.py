@@ -20,7 +20,7 @@ from tests.test_profile1 import random_state as shared_random_state
 
 REPO = Path(__file__).resolve().parents[1]
 W, H = 40, 24
-PART_NAMES = ["chunk", "head", "geometry", "steps", "prior", *p1.GROUPS]
+PART_NAMES = ["chunk", "head", "geometry", "steps", "motion", "prior", *p1.GROUPS]
 
 
 def random_state(n: int, hidden: int, seed: int, coded: tuple[int, ...]):
@@ -103,7 +103,7 @@ def test_whole_file_breakdown_adds_up_and_matches_the_chunks(stream) -> None:
     assert parts["framing"] == 12 * len(chunks) and info["chunks"] == len(chunks)
     assert parts["segment headers"] == 12 * 3 and parts["ancillary"] == parts["after end"] == 0
     layouts = [p1.layout(p) for p in payloads]
-    for key in ["head", "geometry", "steps", "prior", *p1.GROUPS]:
+    for key in ["head", "geometry", "steps", "motion", "prior", *p1.GROUPS]:
         assert parts[key] == sum(lay[key] for lay in layouts)
     assert parts["head"] == 16 * 3 and parts["steps"] == 12 * 3
     frames_pixels = W * H * 6

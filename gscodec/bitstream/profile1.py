@@ -7,11 +7,13 @@ Segment payload (format_spec.md §16, "Profile 1")::
     xy_shift         u8       positions: x = gx * 2^-xy_shift pixels (0..8)
     t_shift          u8       tau = gt * 2^-t_shift frames (0..8)
     hidden           u8       width H of the prior's hidden layer (0: linear prior), at most 32
-    channel_mask     u16      bit c set: channel c is coded; a clear bit means q_c = 0 for every Gaussian
+    channel_mask     u16      bit c set: channel c is coded; a clear bit means q_c = 0 for every Gaussian;
+                              bit 12 set: the segment has a motion mode; bits 13-15 clear
     reserved         u16      written 0, ignored
     geometry_size    u32
     geometry_data    the integer grid points (gx, gy, gt), one per Gaussian
     steps            12 x i8  e_c: channel c's quantization step is 2^(e_c / 4)
+    motion           only with bit 12: the shared motion mode (MotionBlock, format_spec.md §16.10)
     for each coded channel c (in CHANNELS order):
         prior        the fixed-point network of channel c (PriorNet.to_bytes)
         size         u32
@@ -86,6 +88,13 @@ MAX_POSITION_SHIFT = 8
 EVALUATE_BLOCK = 1 << 16
 STEP_EXPONENT_DIVISOR = 4
 """Step of channel c = 2^(e_c / 4)."""
+
+MOTION_BIT = 1 << NUM_CHANNELS
+"""channel_mask bit 12: the segment carries a motion mode (format_spec.md §16.10)."""
+MAX_MOTION_SHIFT = 15
+"""The motion mode's path and coefficients are fixed point with at most 15 fraction bits."""
+MOTION_HEAD = struct.Struct("<HBB3h")
+"""The motion block's head: path frames, path_shift, coef_shift, then a, b, c."""
 
 HEAD = struct.Struct("<IBBBBHHI")
 """The segment head: count, geometry codec, xy_shift, t_shift, hidden, channel_mask, reserved, geometry_size."""
@@ -284,6 +293,60 @@ def clamp_symbols(points: np.ndarray, q: np.ndarray, nets: dict[int, PriorNet]) 
 
 
 @dataclass(frozen=True)
+class MotionBlock:
+    """A segment's shared motion mode as integers (format_spec.md §16.10): at frame k every centre also moves
+    by (a + b vx + c vy) · P[k] with P[k] = path[k] · 2^-path_shift px and (a, b, c) = coef · 2^-coef_shift."""
+
+    path_shift: int
+    coef_shift: int
+    coef: np.ndarray  # (3,) int16: a, b, c
+    path: np.ndarray  # (T, 2) int16: x, y per frame
+
+    @property
+    def frames(self) -> int:
+        return int(self.path.shape[0])
+
+    def to_bytes(self) -> bytes:
+        c = [int(v) for v in self.coef]
+        return MOTION_HEAD.pack(self.frames, self.path_shift, self.coef_shift, *c) + \
+            np.ascontiguousarray(self.path, dtype="<i2").tobytes()
+
+    @staticmethod
+    def size_for(frames: int) -> int:
+        return MOTION_HEAD.size + 4 * frames
+
+    @classmethod
+    def from_bytes(cls, data: bytes, pos: int) -> tuple[MotionBlock, int]:
+        if pos + MOTION_HEAD.size > len(data):
+            raise StreamError("truncated stream: profile 1 motion mode cut short")
+        frames, path_shift, coef_shift, a, b, c = MOTION_HEAD.unpack_from(data, pos)
+        if frames == 0:
+            raise StreamError("corrupt stream: a motion mode with a path of 0 frames")
+        if path_shift > MAX_MOTION_SHIFT or coef_shift > MAX_MOTION_SHIFT:
+            raise StreamError(f"corrupt stream: motion mode shift above {MAX_MOTION_SHIFT}")
+        end = pos + cls.size_for(frames)
+        if end > len(data):
+            raise StreamError("truncated stream: profile 1 motion path cut short")
+        path = np.frombuffer(data, "<i2", 2 * frames, pos + MOTION_HEAD.size).reshape(frames, 2).copy()
+        return cls(path_shift, coef_shift, np.array([a, b, c], np.int16), path), end
+
+    def check_frames(self, frames: int) -> None:
+        """StreamError unless the path covers exactly the segment's ``frames`` frames."""
+        if self.frames != frames:
+            raise StreamError(f"corrupt stream: the motion path covers {self.frames} frames in a segment of {frames}")
+
+    def mode(self, device: object = "cpu") -> object:
+        """The float :class:`gscodec.model.MotionMode` (§16.7: binary64, then binary32) on ``device``."""
+        import torch
+
+        from gscodec.model.tsw import MotionMode
+
+        path = (self.path.astype(np.float64) * 2.0**-self.path_shift).astype(np.float32)
+        coef = (self.coef.astype(np.float64) * 2.0**-self.coef_shift).astype(np.float32)
+        return MotionMode(torch.from_numpy(path).to(device), torch.from_numpy(coef).to(device))
+
+
+@dataclass(frozen=True)
 class DecodedSegment:
     """The decoded state of a profile 1 segment: integers only."""
 
@@ -296,14 +359,19 @@ class DecodedSegment:
     hidden: int
     geometry_codec: int
     geometry_bytes: int
-    sizes: dict[str, int]  # bytes per part: head, geometry, steps, prior, and each attribute group
+    sizes: dict[str, int]  # bytes per part: head, geometry, steps, motion, prior, and each attribute group
+    motion: MotionBlock | None = None
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
 
     @property
     def channel_mask(self) -> int:
-        return sum(1 << c for c in self.nets)
+        return sum(1 << c for c in self.nets) | (MOTION_BIT if self.motion is not None else 0)
+
+    def motion_mode(self, device: object = "cpu") -> object:
+        """The segment's float motion mode on ``device`` (a gscodec.model.MotionMode), or None."""
+        return None if self.motion is None else self.motion.mode(device)
 
     def gaussian_arrays(self) -> dict[str, np.ndarray]:
         """Dequantized float32 arrays named as in params.ATTRIBUTES."""
@@ -326,6 +394,7 @@ class DecodedSegment:
         head = struct.pack("<IBBBH", len(self), self.xy_shift, self.t_shift, self.hidden, self.channel_mask)
         return [head, np.ascontiguousarray(self.points, dtype="<i8").tobytes(),
                 np.ascontiguousarray(self.steps, dtype="i1").tobytes(),
+                *([self.motion.to_bytes()] if self.motion is not None else []),
                 *(self.nets[c].to_bytes() for c in sorted(self.nets)),
                 np.ascontiguousarray(self.q, dtype="<i4").tobytes()]
 
@@ -338,11 +407,12 @@ class DecodedSegment:
 
 
 def encode_segment(points: np.ndarray, q: np.ndarray, steps: np.ndarray, nets: dict[int, PriorNet],
-                   xy_shift: int, t_shift: int, geometry: str = "builtin", **geometry_opts: object) -> bytes:
+                   xy_shift: int, t_shift: int, geometry: str = "builtin", motion: MotionBlock | None = None,
+                   **geometry_opts: object) -> bytes:
     """Pack a quantized segment. ``points`` (N, 3) and ``q`` (N, 12) in any order (rows sorted here).
 
     Every coded channel's residuals must lie within ±R of the prior's mean (see :func:`clamp_symbols`);
-    a channel without a network must be all zero.
+    a channel without a network must be all zero. ``motion``: the segment's motion mode, if any.
     """
     from gscodec.bitstream.profile0 import GEOMETRY_CODECS
 
@@ -363,12 +433,17 @@ def encode_segment(points: np.ndarray, q: np.ndarray, steps: np.ndarray, nets: d
     steps = np.asarray(steps, dtype=np.int64)
     if steps.shape != (NUM_CHANNELS,) or np.any(steps < -128) or np.any(steps > 127):
         raise ValueError("steps must be 12 exponents within int8")
+    if motion is not None:
+        if not (0 <= motion.path_shift <= MAX_MOTION_SHIFT and 0 <= motion.coef_shift <= MAX_MOTION_SHIFT):
+            raise ValueError(f"motion mode shifts must be 0..{MAX_MOTION_SHIFT}")
+        if not 1 <= motion.frames <= 0xFFFF or motion.coef.shape != (3,):
+            raise ValueError("a motion mode has a path of 1..65535 frames and 3 coefficients")
     perm = canonical_order(points)
     points, q = points[perm], q[perm]
     geometry_data = encode_points(points, codec, **geometry_opts)
-    mask = sum(1 << c for c in nets)
+    mask = sum(1 << c for c in nets) | (MOTION_BIT if motion is not None else 0)
     parts = [HEAD.pack(n, codec, xy_shift, t_shift, h, mask, 0, len(geometry_data)), geometry_data,
-             steps.astype("i1").tobytes()]
+             steps.astype("i1").tobytes(), *([motion.to_bytes()] if motion is not None else [])]
     pos = position_features(points)
     for c in range(NUM_CHANNELS):
         if c not in nets:
@@ -387,8 +462,12 @@ def encode_segment(points: np.ndarray, q: np.ndarray, steps: np.ndarray, nets: d
     return b"".join(parts)
 
 
-def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
-    """Unpack a profile 1 payload to its integer state, checking every size before it is used."""
+def decode_segment(payload: bytes, frames: int | None = None, **geometry_opts: object) -> DecodedSegment:
+    """Unpack a profile 1 payload to its integer state, checking every size before it is used.
+
+    ``frames``: the segment's frame count (its GSEG head), which a motion path must cover exactly; None
+    leaves that check to the caller (:meth:`MotionBlock.check_frames`).
+    """
     if len(payload) < HEAD.size:
         raise StreamError("corrupt stream: profile 1 segment payload too short")
     n, codec, xy_shift, t_shift, hidden, mask, _reserved, geometry_size = HEAD.unpack_from(payload)
@@ -400,8 +479,8 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
         raise StreamError(f"corrupt stream: position shift above {MAX_POSITION_SHIFT}")
     if hidden > MAX_HIDDEN:
         raise StreamError(f"corrupt stream: prior hidden width {hidden} above {MAX_HIDDEN}")
-    if mask >> NUM_CHANNELS:
-        raise StreamError(f"corrupt stream: channel mask {mask:#06x} names channels beyond {NUM_CHANNELS}")
+    if mask >> (NUM_CHANNELS + 1):
+        raise StreamError(f"corrupt stream: channel mask {mask:#06x} sets reserved bits 13-15")
     pos = HEAD.size
     if pos + geometry_size + NUM_CHANNELS > len(payload):
         raise StreamError("truncated stream: profile 1 geometry or steps cut short")
@@ -413,15 +492,22 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     # before decoding the geometry (a few hundred geometry bytes can code millions of points).
     coded = [c for c in range(NUM_CHANNELS) if mask >> c & 1]
     least = sum(PriorNet.size_for(POSITION_FEATURES + c, hidden) + 4 for c in coded)
-    if pos + geometry_size + NUM_CHANNELS + least > len(payload):
+    motion = None
+    motion_bytes = 0
+    if mask & MOTION_BIT:  # read (and checked) before the geometry: it is small and sized by its head
+        motion, end = MotionBlock.from_bytes(payload, pos + geometry_size + NUM_CHANNELS)
+        motion_bytes = end - (pos + geometry_size + NUM_CHANNELS)
+        if frames is not None:
+            motion.check_frames(frames)
+    if pos + geometry_size + NUM_CHANNELS + motion_bytes + least > len(payload):
         raise StreamError("truncated stream: profile 1 segment too short for its coded channels")
     points = decode_points(geometry_data, codec, **geometry_opts)
     if points.shape != (n, 3):
         raise StreamError(f"corrupt stream: geometry holds {points.shape[0]} points for {n} Gaussians")
     pos += geometry_size
     steps = np.frombuffer(payload, "i1", NUM_CHANNELS, pos).copy()
-    pos += NUM_CHANNELS
-    sizes = {"head": HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "prior": 0}
+    pos += NUM_CHANNELS + motion_bytes
+    sizes = {"head": HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "motion": motion_bytes, "prior": 0}
     sizes.update({g: 0 for g in GROUPS})
     q = np.zeros((n, NUM_CHANNELS), dtype=np.int32)  # |mu + r| <= 2^20 + R
     # Every channel's prior input is a prefix of one row: the position features, then the clamped symbols
@@ -450,7 +536,7 @@ def decode_segment(payload: bytes, **geometry_opts: object) -> DecodedSegment:
     if pos != len(payload):
         raise StreamError(f"corrupt stream: {len(payload) - pos} bytes after the last profile 1 channel")
     return DecodedSegment(points, q, steps, nets, xy_shift, t_shift, hidden, codec,
-                          geometry_size, sizes)
+                          geometry_size, sizes, motion)
 
 
 def replace_geometry(payload: bytes, codec: int, geometry_data: bytes) -> bytes:
@@ -471,18 +557,23 @@ def peek_segment(payload: bytes) -> tuple[int, int, int]:
 
 
 def layout(payload: bytes) -> dict[str, int]:
-    """Bytes of each part of a payload (head, geometry, steps, prior, then each attribute group), without decoding.
+    """Bytes of each part of a payload (head, geometry, steps, motion, prior, then each attribute group), without
+    decoding.
 
     The parts add up to the payload's length; raises StreamError if they cannot.
     """
     if len(payload) < HEAD.size:
         raise StreamError("corrupt stream: profile 1 segment payload too short")
     _n, _codec, _xs, _ts, hidden, mask, _res, geometry_size = HEAD.unpack_from(payload)
-    if hidden > MAX_HIDDEN or mask >> NUM_CHANNELS:
+    if hidden > MAX_HIDDEN or mask >> (NUM_CHANNELS + 1):
         raise StreamError("corrupt stream: profile 1 segment head out of range")
-    sizes = {"head": HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "prior": 0}
-    sizes.update({g: 0 for g in GROUPS})
     pos = HEAD.size + geometry_size + NUM_CHANNELS
+    motion = 0
+    if mask & MOTION_BIT:
+        motion = MotionBlock.from_bytes(payload, pos)[1] - pos
+        pos += motion
+    sizes = {"head": HEAD.size, "geometry": geometry_size, "steps": NUM_CHANNELS, "motion": motion, "prior": 0}
+    sizes.update({g: 0 for g in GROUPS})
     for c in range(NUM_CHANNELS):
         if not mask >> c & 1:
             continue

@@ -58,7 +58,8 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
     def on_segment_done(seg: SegmentReport) -> None:
         bars.close()
         log(quiet, f"  segment {seg.index}: frames {seg.first_frame}-{seg.first_frame + seg.frames - 1}, "
-                   f"{seg.gaussians} Gaussians, {seg.bytes} bytes, {seg.psnr:.2f} dB, {seg.seconds:.1f} s")
+                   f"{seg.gaussians} Gaussians, {seg.bytes} bytes, {seg.psnr:.2f} dB, {seg.seconds:.1f} s"
+                   f"{', motion mode' if seg.motion else ''}")
 
     try:
         report = encode(settings, bars.start, bars.step, on_segment_done)
@@ -100,6 +101,10 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
                    "the fastest to decode) or level by level (builtin); the latter in --slices bands that a "
                    "decoder with several cores decodes at once (sliced, about 0.5 % larger); MPEG G-PCC (needs "
                    "tmc3); or raw.")
+@click.option("--motion-mode", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Profile 1: a displacement shared by all Gaussians of a segment, each in its own measure, that "
+                   "follows a shaking camera (about 140 bytes a segment). auto learns it and keeps it where the "
+                   "path it learned is not a straight line; on keeps it in every segment of 3 or more frames.")
 @click.option("--slices", "geometry_slices", type=click.IntRange(1, 64), default=4, show_default=True, metavar="K",
               help="Bands of positions per segment with --geometry sliced (each at least 4096 points).")
 @click.option("--tmc3", metavar="PATH", default=None, help="The tmc3 binary for --geometry gpcc (default: on PATH).")
@@ -111,8 +116,9 @@ def run(settings: EncodeSettings, quiet: bool) -> EncodeReport:
 @quiet_option
 @verbose_option
 def main(input: str, output: str, lam: float, profile: int, frames: int | None, start_frame: int, segment_frames: int,
-         preset: str, iterations: int | None, gaussians: int | None, pilot: bool, geometry: str, geometry_slices: int,
-         tmc3: str | None, device: str, seed: int, test_decode: bool, quiet: bool, verbose: int) -> None:
+         preset: str, iterations: int | None, gaussians: int | None, pilot: bool, geometry: str, motion_mode: str,
+         geometry_slices: int, tmc3: str | None, device: str, seed: int, test_decode: bool, quiet: bool,
+         verbose: int) -> None:
     """Encode INPUT (a video file FFmpeg opens, a folder of PNG frames, or - for y4m on stdin) to OUT.gsv.
 
     \b
@@ -124,7 +130,8 @@ def main(input: str, output: str, lam: float, profile: int, frames: int | None, 
     settings = EncodeSettings(input=input, output=output, lam=lam, start_frame=start_frame, frames=frames,
                               segment_frames=segment_frames, device=device, seed=seed, preset=preset,
                               iterations=iterations, gaussians=gaussians, geometry=geometry, tmc3=tmc3,
-                              geometry_slices=geometry_slices, test_decode=test_decode, profile=profile, pilot=pilot)
+                              geometry_slices=geometry_slices, test_decode=test_decode, profile=profile, pilot=pilot,
+                              motion_mode=motion_mode)
     run_command("gsenc", verbose, lambda: run(settings, quiet))
 
 

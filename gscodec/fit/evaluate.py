@@ -12,7 +12,7 @@ import torch
 
 from gscodec.metrics import psnr_rgb
 from gscodec.model.params import ATTRIBUTE_NAMES
-from gscodec.model.tsw import Gaussians
+from gscodec.model.tsw import Gaussians, MotionMode
 
 RENDER_CHUNK: int = 8
 """Frames rendered per rasterizer call when evaluating."""
@@ -36,14 +36,15 @@ def float16_roundtrip(g: Gaussians) -> Gaussians:
 
 @torch.no_grad()
 def render_segment(g: Gaussians, frames: int, width: int, height: int, backend: str = "auto",
-                   chunk: int = RENDER_CHUNK) -> np.ndarray:
-    """Frames 0 .. frames-1 rendered and converted as the decoder does: (T, H, W, 3) uint8."""
+                   chunk: int = RENDER_CHUNK, mode: MotionMode | None = None) -> np.ndarray:
+    """Frames 0 .. frames-1 rendered and converted as the decoder does: (T, H, W, 3) uint8 (``mode``: the
+    segment's motion mode, if any)."""
     from gscodec.render import render_frames, to_uint8
 
     out = []
     for b in range(0, frames, chunk):
         ts = [float(k) for k in range(b, min(b + chunk, frames))]
-        out.append(to_uint8(render_frames(g, ts, width, height, backend=backend)).cpu().numpy())
+        out.append(to_uint8(render_frames(g, ts, width, height, backend=backend, mode=mode)).cpu().numpy())
     return np.concatenate(out)
 
 

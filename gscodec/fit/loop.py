@@ -34,6 +34,7 @@ from gscodec.fit.densify import densify_and_prune
 from gscodec.fit.flow import FlowField, dis_flow
 from gscodec.fit.init import initial_gaussians
 from gscodec.fit.loss import flow_loss, photometric
+from gscodec.fit.motion import MotionTrainer
 from gscodec.fit.optim import RowAdam
 from gscodec.model.params import ATTRIBUTE_NAMES
 from gscodec.model.tsw import Gaussians, project_frames
@@ -152,21 +153,26 @@ def fit_segment(
     *,
     backend: str = "auto",
     observe: Observer | None = None,
+    motion: MotionTrainer | None = None,
 ) -> Gaussians:
     """Fit Gaussians to one segment: ``frames`` (T, H, W, 3) uint8 RGB, frame k at t = k.
 
     Returns at most ``config.gaussians`` Gaussians, detached, on ``device``. ``backend`` is the
     rasterizer (gscodec.render: auto, cpu or cuda); ``observe`` sees the Gaussians after every
-    step with the seconds since the fit started (benchmarks take snapshots with it).
+    step with the seconds since the fit started (benchmarks take snapshots with it). With
+    ``motion`` (a :class:`gscodec.fit.motion.MotionTrainer` of the segment's frame count) the
+    segment has a shared motion mode, learned here beside the Gaussians (in place).
     """
     frames = check_frames(frames)
     dev = _device(device)
+    if motion is not None and motion.path.shape[0] != frames.shape[0]:
+        raise InputError(f"a motion mode of {motion.path.shape[0]} frames for a segment of {frames.shape[0]}")
     with _cpu_setup(dev):
-        return _fit(frames, config, dev, progress, backend, observe)
+        return _fit(frames, config, dev, progress, backend, observe, motion)
 
 
 def _fit(frames: np.ndarray, c: FitConfig, dev: torch.device, progress: Progress | None, backend: str,
-         observe: Observer | None) -> Gaussians:
+         observe: Observer | None, motion: MotionTrainer | None = None) -> Gaussians:
     from gscodec.render import rasterize
 
     t_start = time.perf_counter()
@@ -199,13 +205,15 @@ def _fit(frames: np.ndarray, c: FitConfig, dev: torch.device, progress: Progress
     seen_frames: set[int] = set()
     frame_mse = np.full(t_count, np.nan)
 
+    if motion is not None:
+        motion.to(dev)
     step = 0
     frac = 0.0
     while frac < 1.0:
         ts_list = order.take(per_step)
         ts = torch.tensor(ts_list, dtype=torch.float32, device=dev)
         g = _gaussians(params)
-        splats = project_frames(g, ts)
+        splats = project_frames(g, ts, motion.mode() if motion is not None else None)
         splats.means.retain_grad()
         image = rasterize(splats, per_step, width, height, backend=backend)
         target = target_u8[ts_list].float() / 255.0
@@ -215,6 +223,8 @@ def _fit(frames: np.ndarray, c: FitConfig, dev: torch.device, progress: Progress
             loss = loss + w * flow_loss(g, splats, ts, flow_t, width, height)
         opt.zero_grad()
         loss.backward()
+        if motion is not None:
+            motion.step()
 
         with torch.no_grad():
             n_rows = params["xy"].shape[0]

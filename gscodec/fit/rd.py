@@ -44,6 +44,7 @@ from torch import Tensor
 
 from gscodec.bitstream import profile1 as p1
 from gscodec.entropy import LEVELS_PER_OCTAVE
+from gscodec.fit.motion import MotionTrainer, quantize_mode
 from gscodec.model.params import ATTRIBUTE_NAMES
 from gscodec.model.tsw import Gaussians, project_frames
 
@@ -117,6 +118,8 @@ class RDState:
     xy_shift: int
     t_shift: int
     estimated_bits: float
+    motion: p1.MotionBlock | None = None
+    """The segment's motion mode, quantized, if it has one."""
 
 
 def _output_scale(sym_scale: Tensor, scaled: bool) -> Tensor:
@@ -230,8 +233,12 @@ def rd_train(
     device: str = "cpu",
     progress: Callable[[int, int, float], None] | None = None,
     backend: str = "auto",
+    motion: MotionTrainer | None = None,
 ) -> RDState:
-    """Fine-tune ``gaussians`` (the float fit of ``frames``) for rate and distortion; return the integer state."""
+    """Fine-tune ``gaussians`` (the float fit of ``frames``) for rate and distortion; return the integer state.
+
+    ``motion``: the segment's motion mode as the fit left it; trained on here, and quantized into the state.
+    """
     from gscodec.entropy.twin import laplace_bits
     from gscodec.render import rasterize
 
@@ -276,6 +283,8 @@ def rd_train(
     groups += [{"params": [e], "lr": c.lr_steps, "name": "steps"},
                {"params": list(twin.parameters()), "lr": c.lr_prior, "name": "prior"}]
     opt = torch.optim.Adam(groups, eps=1e-15)
+    if motion is not None:
+        motion.to(dev)
     pos_step = torch.tensor([2.0**-c.xy_shift, 2.0**-c.xy_shift, 2.0**-c.t_shift], device=dev)
     target_u8 = torch.from_numpy(frames).to(dev)
     # Steps after which the pruning runs; without a rate term nothing is pruned.
@@ -340,7 +349,8 @@ def rd_train(
         attrs["opacity"] = (torch.log(peak) - torch.log1p(-peak))[:, None]
         g = Gaussians(**{n: attrs[n] for n in ATTRIBUTE_NAMES})
         ts = torch.tensor(ts_list, dtype=torch.float32, device=dev)
-        image = rasterize(project_frames(g, ts), len(ts_list), width, height, backend=backend)
+        mode = motion.mode() if motion is not None else None
+        image = rasterize(project_frames(g, ts, mode), len(ts_list), width, height, backend=backend)
         target = target_u8[ts_list].float() / 255.0
         mse = ((image - target) ** 2).mean()
         loss = mse + c.lam * rate
@@ -350,6 +360,8 @@ def rd_train(
             (probe,) = torch.autograd.grad((image * signs).sum(), gate, retain_graph=True)
         loss.backward()
         opt.step()
+        if motion is not None:
+            motion.step()
         with torch.no_grad():
             for name in fixed_zero:
                 params[name].zero_()
@@ -382,7 +394,10 @@ def rd_train(
             psnr = -10.0 * math.log10(max(float(mse.detach()), 1e-10))
             progress(step + 1, c.iterations, psnr)
 
-    return finalize(params, e, twin, c, last_rate * pixels)
+    state = finalize(params, e, twin, c, last_rate * pixels)
+    if motion is not None:
+        state.motion = quantize_mode(motion.mode())
+    return state
 
 
 def _prune(params: dict[str, Tensor], opt: torch.optim.Adam, keep: Tensor,
@@ -517,12 +532,13 @@ PILOT_RATIO = 3.0
 
 
 def pilot_budget(frames: np.ndarray, fit_config: FitConfig, rd_config: RDConfig, device: str = "cpu",
-                 ratio: float = PILOT_RATIO, progress: Callable[[int, int, float], None] | None = None
-                 ) -> tuple[int, int]:
+                 ratio: float = PILOT_RATIO, progress: Callable[[int, int, float], None] | None = None,
+                 motion: bool = False) -> tuple[int, int]:
     """(budget, kept): min(the fit's budget, ``ratio`` x the Gaussians kept by a short fit and RD stage).
 
     The pilot fits ``fit_config`` and runs the RD stage ``rd_config`` for PILOT_SHARE of their steps
-    each (no prior refit: it changes no count) and counts what the pruning kept; ``progress`` sees
+    each (no prior refit: it changes no count), with a motion mode of its own if ``motion``, and counts what
+    the pruning kept; ``progress`` sees
     the pilot's steps, fit then RD, as one run of :func:`pilot_steps` steps.
 
     Why: how many Gaussians the pruning keeps depends on the content, and fitting about that many
@@ -544,9 +560,11 @@ def pilot_budget(frames: np.ndarray, fit_config: FitConfig, rd_config: RDConfig,
         return lambda step, _total, psnr: progress(offset + step, total, psnr)
 
     short = fit_config.replace(iterations=fit_steps)
-    fitted = fit_segment(frames, short, device=device, progress=report(0))
+    trainer = MotionTrainer(frames.shape[0]) if motion else None
+    fitted = fit_segment(frames, short, device=device, progress=report(0), motion=trainer)
     stage = replace(rd_config, iterations=rd_steps, prior_refit_steps=0)
-    kept = int(rd_train(frames, fitted, stage, device=device, progress=report(fit_steps)).points.shape[0])
+    kept = int(rd_train(frames, fitted, stage, device=device, progress=report(fit_steps),
+                        motion=trainer).points.shape[0])
     return min(fit_config.gaussians, max(1, round(ratio * kept))), kept
 
 

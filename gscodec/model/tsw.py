@@ -153,6 +153,57 @@ def covariances(g: Gaussians) -> Tensor:
     return torch.stack([xx, xy, yy], dim=-1)
 
 
+@dataclass
+class MotionMode:
+    """A displacement shared by every Gaussian of a segment (format_spec.md §10.3, §16.10): at frame k each
+    active Gaussian's centre also moves by s · path[k], with s = a + b · vx + c · vy from its own velocity.
+
+    One camera shake moves the whole picture, but each Gaussian in its own measure (a distant background
+    less than a near subject): the coefficients a, b, c (once per segment) let its velocity say how much.
+    The mode is defined at the frames 0 .. len(path) - 1 only.
+    """
+
+    path: Tensor  # (T, 2) px
+    coef: Tensor  # (3,) a, b (per px/frame of vx), c (per px/frame of vy)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, Tensor) or not isinstance(self.coef, Tensor):
+            raise InputError("a motion mode's path and coefficients must be torch tensors")
+        if self.path.dim() != 2 or self.path.shape[1] != 2 or self.path.shape[0] < 1:
+            raise InputError(f"a motion mode's path has shape {tuple(self.path.shape)}; expected (T, 2), T >= 1")
+        if tuple(self.coef.shape) != (3,):
+            raise InputError(f"a motion mode has coefficients of shape {tuple(self.coef.shape)}; expected (3,)")
+
+    @property
+    def frames(self) -> int:
+        return int(self.path.shape[0])
+
+    def to(self, device: torch.device | str) -> MotionMode:
+        return MotionMode(self.path.to(device), self.coef.to(device))
+
+    def detach(self) -> MotionMode:
+        return MotionMode(self.path.detach(), self.coef.detach())
+
+    def frame_index(self, t: Tensor) -> Tensor:
+        """The frame indices (int64) of segment-local times ``t`` (T,), or InputError for a time between
+        frames or outside 0 .. frames - 1 (the mode has no value there)."""
+        k = torch.round(t)
+        if t.numel() and (bool((k != t).any()) or float(k.min()) < 0 or float(k.max()) >= self.frames):
+            raise InputError(f"a segment with a motion mode renders only the frames 0..{self.frames - 1}, "
+                             f"at whole times; asked for {t.tolist()}")
+        return k.long()
+
+    def shifts(self, g: Gaussians, ids: Tensor, frame: Tensor) -> Tensor:
+        """(M, 2) displacements of Gaussians ``ids`` at frame indices ``frame`` (M,).
+
+        The velocity enters as a value, not as a path for gradients: training moves the coefficients
+        and the path, and a Gaussian's velocity only through its own motion.
+        """
+        coef = self.coef.to(g.xy.dtype)
+        s = coef[0] + g.vel.detach()[ids] @ coef[1:]
+        return s[:, None] * self.path.to(g.xy.dtype)[frame]
+
+
 def active_pairs(g: Gaussians, ts: Tensor) -> tuple[Tensor, Tensor]:
     """(frame index, Gaussian index) of every Gaussian active at each time in ``ts`` (T,).
 
@@ -166,18 +217,23 @@ def active_pairs(g: Gaussians, ts: Tensor) -> tuple[Tensor, Tensor]:
     return frames, ids
 
 
-def project_frames(g: Gaussians, ts: Sequence[float] | Tensor) -> Splats2D:
+def project_frames(g: Gaussians, ts: Sequence[float] | Tensor, mode: MotionMode | None = None) -> Splats2D:
     """Project the Gaussians to every time in ``ts`` at once (packed rows, ``frames`` says which).
 
-    Differentiable with respect to every attribute except through window membership.
+    With ``mode`` (the segment's shared motion mode) every centre also moves by the mode's displacement;
+    the times must then be whole frames within the mode's path. Differentiable with respect to every
+    attribute except through window membership (and the mode's path and coefficients, if they require it).
     """
     t = torch.as_tensor(ts, dtype=torch.float32, device=g.device).reshape(-1)  # (T,)
+    frame_of = mode.frame_index(t) if mode is not None else None
     frames, ids = active_pairs(g, t)
     cov = covariances(g)  # (N, 3)
     peak = torch.sigmoid(g.opacity[:, 0])  # (N,)
     d = t[frames] - g.tau[ids, 0]  # (M,)
     dd = d[:, None]
     means = g.xy[ids] + g.vel[ids] * dd + 0.5 * g.acc[ids] * (dd * dd)
+    if mode is not None and frame_of is not None:
+        means = means + mode.to(g.device).shifts(g, ids, frame_of[frames])
     sigma_t = torch.exp(g.log_tscale[ids, 0])
     z = d / sigma_t
     opacities = peak[ids] * torch.exp(-0.5 * z * z)
@@ -192,6 +248,6 @@ def project_frames(g: Gaussians, ts: Sequence[float] | Tensor) -> Splats2D:
     )
 
 
-def project(g: Gaussians, t: float) -> Splats2D:
+def project(g: Gaussians, t: float, mode: MotionMode | None = None) -> Splats2D:
     """The Gaussians active at segment-local time ``t`` (frame k at t = k), projected to 2-D."""
-    return project_frames(g, [float(t)])
+    return project_frames(g, [float(t)], mode)

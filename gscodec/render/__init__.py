@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from gscodec.errors import InputError
-from gscodec.model.tsw import Gaussians, Splats2D, project_frames
+from gscodec.model.tsw import Gaussians, MotionMode, Splats2D, project_frames
 
 BACKENDS: tuple[str, ...] = ("auto", "cpu", "cuda")
 
@@ -84,23 +84,26 @@ def rasterize(splats: Splats2D, n_frames: int, width: int, height: int, backend:
     return cpu.rasterize(splats, n_frames, width, height)
 
 
-def render_frames(g: Gaussians, ts: Sequence[float] | Tensor, width: int, height: int, backend: str = "auto") -> Tensor:
+def render_frames(g: Gaussians, ts: Sequence[float] | Tensor, width: int, height: int, backend: str = "auto",
+                  mode: MotionMode | None = None) -> Tensor:
     """Render the frames at segment-local times ``ts`` (frame k at t = k): (T, height, width, 3) float32.
 
     All frames are projected and rasterized together (one gsplat call on the GPU, where the
     frame count allows), so prefer one call for a whole segment, or for a chunk of frames if
-    the (T, H, W, 3) result would not fit in memory. Unclamped and differentiable.
+    the (T, H, W, 3) result would not fit in memory. Unclamped and differentiable. ``mode``: the
+    segment's shared motion mode, if it has one (the times are then whole frames it covers).
     """
     _check_size(width, height)
     which = _resolve(backend, g.device)
-    splats = project_frames(g, ts)
+    splats = project_frames(g, ts, mode)
     n = len(ts) if not isinstance(ts, Tensor) else int(ts.numel())
     return rasterize(splats, n, width, height, backend=which)
 
 
-def render_frame(g: Gaussians, t: float, width: int, height: int, backend: str = "auto") -> Tensor:
+def render_frame(g: Gaussians, t: float, width: int, height: int, backend: str = "auto",
+                 mode: MotionMode | None = None) -> Tensor:
     """Render one frame at segment-local time ``t``: (height, width, 3) float32, unclamped, differentiable."""
-    return render_frames(g, [float(t)], width, height, backend=backend)[0]
+    return render_frames(g, [float(t)], width, height, backend=backend, mode=mode)[0]
 
 
 def to_uint8(images: Tensor) -> Tensor:

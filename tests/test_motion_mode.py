@@ -1,0 +1,232 @@
+"""The shared motion mode (format_spec.md §10.3, §16.10): projection, payload, state, decoding and encoding."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gscodec.bitstream import profile1 as p1
+from gscodec.errors import InputError, StreamError
+from gscodec.fit.motion import WOBBLE_MIN, MotionTrainer, quantize_mode, wobble
+from gscodec.model import Gaussians, MotionMode, project_frames
+from gscodec.render import available_backends, render_frames
+
+cuda = pytest.mark.skipif("cuda" not in available_backends(), reason="needs a CUDA GPU and gsplat")
+
+
+def scene(n: int = 40, seed: int = 0) -> Gaussians:
+    gen = torch.Generator().manual_seed(seed)
+    return Gaussians(
+        xy=torch.rand(n, 2, generator=gen) * torch.tensor([32.0, 24.0]),
+        tau=torch.rand(n, 1, generator=gen) * 4.0,
+        vel=torch.randn(n, 2, generator=gen),
+        acc=0.1 * torch.randn(n, 2, generator=gen),
+        log_scale=torch.rand(n, 2, generator=gen) * 2.0 - 0.5,
+        rot=torch.rand(n, 1, generator=gen) * math.pi,
+        log_tscale=torch.full((n, 1), 1.0),
+        color=torch.rand(n, 3, generator=gen),
+        opacity=torch.rand(n, 1, generator=gen) * 4.0,
+    )
+
+
+def a_mode(frames: int = 4) -> MotionMode:
+    path = torch.tensor([[0.0, 0.0], [1.5, -0.5], [-2.0, 1.0], [3.25, 2.0]])[:frames]
+    return MotionMode(path, torch.tensor([0.9, 0.1, -0.05]))
+
+
+def test_projection_adds_the_velocity_scaled_path() -> None:
+    g, mode = scene(), a_mode()
+    ts = [0.0, 1.0, 3.0]
+    plain, moved = project_frames(g, ts), project_frames(g, ts, mode)
+    assert torch.equal(plain.ids, moved.ids) and torch.equal(plain.frames, moved.frames)
+    k = torch.tensor(ts)[moved.frames].long()
+    s = 0.9 + 0.1 * g.vel[moved.ids, 0] - 0.05 * g.vel[moved.ids, 1]  # §10.3
+    want = plain.means + s[:, None] * mode.path[k]
+    assert torch.allclose(moved.means, want, atol=1e-5)
+    assert not torch.allclose(moved.means, plain.means)
+    for name in ("covs", "colors", "opacities", "depths"):  # the mode moves centres only
+        assert torch.equal(getattr(plain, name), getattr(moved, name))
+
+
+def test_projection_refuses_times_the_mode_does_not_cover() -> None:
+    g, mode = scene(), a_mode()
+    for ts in ([0.5], [4.0], [-1.0]):
+        with pytest.raises(InputError, match="motion mode renders only the frames 0..3"):
+            project_frames(g, ts, mode)
+    with pytest.raises(InputError):
+        MotionMode(torch.zeros(0, 2), torch.zeros(3))
+    with pytest.raises(InputError):
+        MotionMode(torch.zeros(2, 2), torch.zeros(2))
+
+
+def test_the_mode_trains_its_path_and_coefficients() -> None:
+    g, trainer = scene(), MotionTrainer(4)
+    g.color.requires_grad_(True)  # as in a fit (the rasterizer keeps no graph for constant Gaussians)
+    image = render_frames(g, [1.0, 2.0], 32, 24, backend="cpu", mode=trainer.mode())
+    image.sum().backward()
+    assert trainer.path.grad is not None and bool(trainer.path.grad[1:3].abs().sum() > 0)
+    assert bool(trainer.path.grad[[0, 3]].abs().sum() == 0)  # frames not rendered get no gradient
+    assert trainer.coef.grad is None or bool(trainer.coef.grad.abs().sum() == 0)  # the path is still 0
+    trainer.step()
+    assert bool(trainer.path.detach()[1:3].abs().sum() > 0)
+
+
+def block(frames: int = 4) -> p1.MotionBlock:
+    return quantize_mode(a_mode(frames))
+
+
+def test_quantize_mode_picks_the_finest_shift_in_range() -> None:
+    b = block()
+    assert b.path_shift == 13 and b.coef_shift == 15  # 3.25 * 2^13 < 32767 < 3.25 * 2^14; 0.9 * 2^15 < 32767
+    back = b.mode()
+    assert torch.allclose(back.path, a_mode().path, atol=2.0**-14)
+    assert torch.allclose(back.coef, a_mode().coef, atol=2.0**-16)
+    big = quantize_mode(MotionMode(torch.tensor([[0.0, 40000.0]]), torch.tensor([1.0, 0.0, 0.0])))
+    assert big.path_shift == 0 and int(big.path[0, 1]) == 32767  # beyond int16 even at shift 0: clamped
+
+
+def test_wobble_is_zero_for_a_straight_path_and_follows_the_coefficients() -> None:
+    k = torch.arange(8.0)
+    straight = MotionMode(torch.stack([0.5 * k - 1.0, -0.25 * k], dim=1), torch.tensor([1.0, 0.0, 0.0]))
+    assert wobble(straight, torch.zeros(5, 2)) < 1e-9
+    zig = torch.stack([(-1.0) ** k, torch.zeros(8)], dim=1)
+    assert wobble(MotionMode(zig, torch.tensor([1.0, 0.0, 0.0])), torch.zeros(5, 2)) > 0.9
+    assert wobble(MotionMode(zig, torch.tensor([0.0, 0.0, 0.0])), torch.zeros(5, 2)) == 0.0
+    assert WOBBLE_MIN > 0
+
+
+def coded_segment(frames: int = 4, motion: p1.MotionBlock | None = None) -> tuple[bytes, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    points = np.stack([rng.integers(0, 128, 30), rng.integers(0, 96, 30), rng.integers(0, 8 * frames, 30)], axis=1)
+    q = np.zeros((30, p1.NUM_CHANNELS), np.int64)
+    q[:, 8:10] = rng.integers(-20, 20, (30, 2))  # velocities
+    q[:, 5:8] = rng.integers(0, 60, (30, 3))
+    nets = {c: p1.PriorNet.from_float(None, None, np.zeros((2, 3 + c)), np.array([0.0, 30.0]))
+            for c in (5, 6, 7, 8, 9)}
+    steps = np.full(p1.NUM_CHANNELS, -16)
+    payload = p1.encode_segment(points, q, steps, nets, 2, 3, "morton", motion=motion)
+    return payload, points, q
+
+
+def test_payload_round_trip_state_and_layout() -> None:
+    b = block()
+    payload, _, _ = coded_segment(motion=b)
+    plain, _, _ = coded_segment()
+    st = p1.decode_segment(payload, 4)
+    assert st.motion is not None and st.motion.to_bytes() == b.to_bytes()
+    assert st.channel_mask == p1.MOTION_BIT | 0x3E0
+    assert len(payload) == len(plain) + 10 + 4 * 4
+    assert p1.layout(payload) == st.sizes and st.sizes["motion"] == 26 and sum(st.sizes.values()) == len(payload)
+    ref = p1.decode_segment(plain)
+    assert ref.motion is None and ref.sizes["motion"] == 0
+    # The state bytes hold the block after the steps (§16.6); without it they are as before.
+    parts = st.state_parts()
+    assert parts[3] == b.to_bytes() and st.state_hash() != ref.state_hash()
+    assert np.array_equal(st.q, ref.q) and np.array_equal(st.points, ref.points)
+
+
+def test_decoder_checks_the_motion_block() -> None:
+    payload, _, _ = coded_segment(motion=block())
+    with pytest.raises(StreamError, match="covers 4 frames in a segment of 3"):
+        p1.decode_segment(payload, 3)
+    head = p1.HEAD.unpack_from(payload)
+    start = p1.HEAD.size + head[-1] + p1.NUM_CHANNELS
+    for cut, msg in ((start + 5, "motion mode cut short"), (start + 12, "motion path cut short"),
+                     (start + 26, "too short for its coded channels")):
+        with pytest.raises(StreamError, match=msg):
+            p1.decode_segment(payload[:cut])
+    bad = bytearray(payload)
+    bad[start + 2] = 16
+    with pytest.raises(StreamError, match="shift above 15"):
+        p1.decode_segment(bytes(bad))
+    bad = bytearray(payload)
+    bad[start : start + 2] = b"\0\0"
+    with pytest.raises(StreamError, match="path of 0 frames"):
+        p1.decode_segment(bytes(bad))
+    bad = bytearray(payload)
+    bad[8:10] = (head[5] | 0x4000).to_bytes(2, "little")
+    with pytest.raises(StreamError, match="reserved bits 13-15"):
+        p1.decode_segment(bytes(bad))
+    with pytest.raises(ValueError, match="shifts"):
+        p1.encode_segment(np.zeros((1, 3)), np.zeros((1, 12)), np.zeros(12), {}, 0, 0,
+                          motion=p1.MotionBlock(16, 0, np.zeros(3, np.int16), np.zeros((1, 2), np.int16)))
+
+
+def test_decoded_frames_follow_the_mode() -> None:
+    from gscodec.decode import render_segment
+
+    b = block()
+    payload, _, _ = coded_segment(motion=b)
+    st = p1.decode_segment(payload, 4)
+    frames = np.stack([f for _, f in render_segment(st, 32, 24, "cpu", 0, 4)])
+    g = Gaussians.from_arrays(st.gaussian_arrays())
+    from gscodec.render import to_uint8
+
+    want = to_uint8(render_frames(g, [0.0, 1.0, 2.0, 3.0], 32, 24, backend="cpu", mode=b.mode())).numpy()
+    plain = to_uint8(render_frames(g, [0.0, 1.0, 2.0, 3.0], 32, 24, backend="cpu")).numpy()
+    assert np.array_equal(frames, want) and not np.array_equal(frames[1:], plain[1:])
+    assert np.array_equal(frames[0], plain[0])  # the path is 0 at frame 0
+
+
+@pytest.mark.cuda
+@cuda
+def test_cuda_renders_the_mode_as_the_cpu_does() -> None:
+    g, mode = scene(300, seed=4), a_mode()
+    ts = [0.0, 1.0, 2.0, 3.0]
+    ref = render_frames(g, ts, 32, 24, backend="cpu", mode=mode)
+    out = render_frames(g.to("cuda"), ts, 32, 24, backend="cuda", mode=mode.to("cuda")).cpu()
+    diff = (out - ref).abs()
+    assert float(diff.mean()) <= 1e-5 and float(diff.max()) <= 2e-2
+
+
+def shaky_clip(frames: int = 6, seed: int = 1) -> np.ndarray:
+    """A smooth texture seen by a shaking camera: every frame the same picture moved by a whole-pixel jitter."""
+    h, w = 24, 32
+    yy, xx = np.mgrid[0 : h + 8, 0 : w + 8]
+    base = np.stack([0.5 + 0.4 * np.sin(xx / 3.0 + c) * np.cos(yy / 4.0 - c) for c in range(3)], axis=-1)
+    jitter = [(0, 0), (2, 1), (-1, 2), (3, -2), (-2, -1), (1, 3)][:frames]
+    return np.stack([(255 * base[4 + dy : 4 + dy + h, 4 + dx : 4 + dx + w]).astype(np.uint8) for dx, dy in jitter])
+
+
+def test_gsenc_with_a_motion_mode_round_trips(tmp_path) -> None:
+    from fractions import Fraction
+
+    from gscodec.encode import EncodeSettings, encode
+    from gscodec.video import open_writer
+
+    clip = tmp_path / "clip.y4m"
+    with open_writer(str(clip), 32, 24, Fraction(25)) as wr:
+        for img in shaky_clip():
+            wr.write(img)
+    out = tmp_path / "out.gsv"
+    settings = EncodeSettings(input=str(clip), output=str(out), preset="fast", iterations=40, device="cpu",
+                              segment_frames=6, motion_mode="on", pilot=False)
+    report = encode(settings)  # test-decode on: the decoded state equals the encoded one, mode included
+    assert report.segments[0].motion
+    from gscodec.bitstream import GsvReader
+
+    with open(out, "rb") as f:
+        reader = GsvReader(f)
+        seg = next(iter(reader.segments()))
+        st = p1.decode_segment(seg.payload, seg.frame_count)
+        assert reader.metadata.get("motion_mode") == "on"
+    assert st.motion is not None and st.motion.frames == 6
+    info = subprocess.run([sys.executable, "-m", "gscodec.cli.gsinfo", str(out)], capture_output=True, text=True)
+    assert info.returncode == 0 and "motion" in info.stdout
+    dec = subprocess.run([sys.executable, "-m", "gscodec.cli.gsdec", str(out), "-o", str(tmp_path / "f"), "-q"],
+                         capture_output=True, text=True)
+    assert dec.returncode == 0, dec.stderr
+    off = EncodeSettings(**{**settings.__dict__, "output": str(tmp_path / "off.gsv"), "motion_mode": "off"})
+    assert not encode(off).segments[0].motion
+
+
+def test_gsenc_refuses_an_unknown_motion_mode(tmp_path) -> None:
+    from gscodec.encode import EncodeSettings, encode
+
+    with pytest.raises(InputError, match="--motion-mode sometimes"):
+        encode(EncodeSettings(input=str(tmp_path / "x.mp4"), output=str(tmp_path / "o.gsv"), motion_mode="sometimes"))
