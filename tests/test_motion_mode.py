@@ -230,3 +230,26 @@ def test_gsenc_refuses_an_unknown_motion_mode(tmp_path) -> None:
 
     with pytest.raises(InputError, match="--motion-mode sometimes"):
         encode(EncodeSettings(input=str(tmp_path / "x.mp4"), output=str(tmp_path / "o.gsv"), motion_mode="sometimes"))
+
+
+def test_flow_guidance_counts_the_mode_in_each_splat_s_displacement() -> None:
+    """loss.flow_loss: a splat moves from frame k to k + 1 by vel + acc (d + 1/2) + s (P[k+1] - P[k])."""
+    from gscodec.fit.loss import flow_loss
+
+    g, mode = scene(60, seed=5), a_mode()
+    ts = torch.tensor([0.0, 1.0, 2.0])
+    splats = project_frames(g, ts, mode)
+    flow = torch.zeros(3, 3, 24, 32)
+    flow[:, 2] = 1.0  # weight 1, flow 0: the loss is the mean |displacement|, weighted by opacity
+    got = flow_loss(g, splats, ts, flow, 32, 24, mode)
+    k = ts[splats.frames].long()
+    d = ts[splats.frames] - g.tau[splats.ids, 0]
+    s = 0.9 + 0.1 * g.vel[splats.ids, 0] - 0.05 * g.vel[splats.ids, 1]
+    disp = g.vel[splats.ids] + g.acc[splats.ids] * (d + 0.5)[:, None] + s[:, None] * (mode.path[k + 1] - mode.path[k])
+    pos = splats.means.detach()
+    grid = torch.stack([2.0 * pos[:, 0] / 32 - 1.0, 2.0 * pos[:, 1] / 24 - 1.0], dim=-1).view(1, 1, -1, 2)
+    weight = torch.nn.functional.grid_sample(flow[:1, 2:3], grid, align_corners=False)[0, 0, 0]  # zeros beyond
+    w = weight * splats.opacities * ((pos[:, 0] >= 0) & (pos[:, 0] <= 32) & (pos[:, 1] >= 0) & (pos[:, 1] <= 24))
+    want = (w * disp.abs().sum(-1)).sum() / w.sum()
+    assert torch.allclose(got, want, rtol=1e-5)
+    assert not torch.allclose(flow_loss(g, splats, ts, flow, 32, 24), want, rtol=1e-3)

@@ -213,14 +213,15 @@ def _fit(frames: np.ndarray, c: FitConfig, dev: torch.device, progress: Progress
         ts_list = order.take(per_step)
         ts = torch.tensor(ts_list, dtype=torch.float32, device=dev)
         g = _gaussians(params)
-        splats = project_frames(g, ts, motion.mode() if motion is not None else None)
+        mode = motion.mode() if motion is not None else None
+        splats = project_frames(g, ts, mode)
         splats.means.retain_grad()
         image = rasterize(splats, per_step, width, height, backend=backend)
         target = target_u8[ts_list].float() / 255.0
         loss = photometric(image, target, c.loss, c.ssim_weight)
         if flow_t is not None and frac < c.flow_until:
             w = c.flow_weight * (1.0 - frac / c.flow_until)
-            loss = loss + w * flow_loss(g, splats, ts, flow_t, width, height)
+            loss = loss + w * flow_loss(g, splats, ts, flow_t, width, height, mode)
         opt.zero_grad()
         loss.backward()
         if motion is not None:

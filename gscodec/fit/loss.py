@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gscodec.model.tsw import Gaussians, Splats2D
+from gscodec.model.tsw import Gaussians, MotionMode, Splats2D
 
 _C1 = 0.01**2
 _C2 = 0.03**2
@@ -79,6 +79,7 @@ def flow_loss(
     flow: Tensor,  # (T-1, 3, H, W): forward flow x, y (pixels) and its weight
     width: int,
     height: int,
+    mode: MotionMode | None = None,
 ) -> Tensor:
     """Weighted mean L1 (pixels) between each visible splat's displacement to the next frame and the flow.
 
@@ -107,5 +108,10 @@ def flow_loss(
         w = sample[:, 2] * splats.opacities[rows].detach() * inside
         d = (t_of_row[rows] - g.tau[ids, 0]).detach()
     disp = g.vel[ids] + g.acc[ids] * (d + 0.5)[:, None]
+    if mode is not None:  # the shared mode moves the splat by s (P[k+1] - P[k]) as well
+        k = f
+        step = mode.path[(k + 1).clamp(max=mode.frames - 1)] - mode.path[k]
+        s = mode.coef[0] + g.vel.detach()[ids] @ mode.coef[1:]
+        disp = disp + s[:, None] * step
     err = (disp - sample[:, :2]).abs().sum(-1)
     return (w * err).sum() / w.sum().clamp(min=1e-6)
