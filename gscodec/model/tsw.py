@@ -184,14 +184,16 @@ class MotionMode:
     def detach(self) -> MotionMode:
         return MotionMode(self.path.detach(), self.coef.detach())
 
-    def frame_index(self, t: Tensor) -> Tensor:
-        """The frame indices (int64) of segment-local times ``t`` (T,), or InputError for a time between
-        frames or outside 0 .. frames - 1 (the mode has no value there)."""
-        k = torch.round(t)
-        if t.numel() and (bool((k != t).any()) or float(k.min()) < 0 or float(k.max()) >= self.frames):
+    def check_times(self, ts: Sequence[float] | Tensor) -> None:
+        """InputError for a time between frames or outside 0 .. frames - 1 (the mode has no value there).
+
+        Checked on the host: pass a list where the times are at hand (a tensor on a GPU is copied back,
+        which waits for the GPU)."""
+        t = ts.detach().cpu() if isinstance(ts, Tensor) else torch.as_tensor(ts, dtype=torch.float64)
+        t = t.reshape(-1).double()
+        if t.numel() and (bool((torch.round(t) != t).any()) or float(t.min()) < 0 or float(t.max()) >= self.frames):
             raise InputError(f"a segment with a motion mode renders only the frames 0..{self.frames - 1}, "
                              f"at whole times; asked for {t.tolist()}")
-        return k.long()
 
     def shifts(self, g: Gaussians, ids: Tensor, frame: Tensor) -> Tensor:
         """(M, 2) displacements of Gaussians ``ids`` at frame indices ``frame`` (M,).
@@ -224,16 +226,17 @@ def project_frames(g: Gaussians, ts: Sequence[float] | Tensor, mode: MotionMode 
     the times must then be whole frames within the mode's path. Differentiable with respect to every
     attribute except through window membership (and the mode's path and coefficients, if they require it).
     """
+    if mode is not None:
+        mode.check_times(ts)
     t = torch.as_tensor(ts, dtype=torch.float32, device=g.device).reshape(-1)  # (T,)
-    frame_of = mode.frame_index(t) if mode is not None else None
     frames, ids = active_pairs(g, t)
     cov = covariances(g)  # (N, 3)
     peak = torch.sigmoid(g.opacity[:, 0])  # (N,)
     d = t[frames] - g.tau[ids, 0]  # (M,)
     dd = d[:, None]
     means = g.xy[ids] + g.vel[ids] * dd + 0.5 * g.acc[ids] * (dd * dd)
-    if mode is not None and frame_of is not None:
-        means = means + mode.to(g.device).shifts(g, ids, frame_of[frames])
+    if mode is not None:
+        means = means + mode.to(g.device).shifts(g, ids, torch.round(t).long()[frames])
     sigma_t = torch.exp(g.log_tscale[ids, 0])
     z = d / sigma_t
     opacities = peak[ids] * torch.exp(-0.5 * z * z)
