@@ -14,8 +14,10 @@ that the Gaussians stay the same rows, and prints the float PSNR of the fit. The
   learned once per segment): nothing more to code per Gaussian;
 - ``quadratic``: the fit's own acceleration term (``motion_degree`` 2) instead.
 
-The path and the coefficients are not part of the format: this wraps ``project_frames`` in the fit
-loop and in the renderer, and steps their own Adam optimiser at each step. With ``--coded`` (modes
+The ``velocity`` mode is now part of the format and of gsenc (format_spec.md §16.10, gscodec/fit/motion.py;
+``bench/rd_ablation.py --motion-mode on`` measures it through the codec); this probe stays for the other
+modes. It wraps ``project_frames`` in the fit loop and in the renderer, and steps their own Adam optimiser
+at each step. With ``--coded`` (modes
 ``base``, ``shared`` and ``velocity``, whose coefficients do not follow the rows) it runs
 ``bench/rd_ablation.py`` instead, with the wrapper in the fit (densification included), the RD stage and
 the decoder's renderer, so the PSNR is that of the coded segment; the path and a, b, c would add about

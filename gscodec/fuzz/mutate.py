@@ -26,6 +26,8 @@ import numpy as np
 
 from gscodec.bitstream.chunks import SIGNATURE, chunk_crc
 from gscodec.bitstream.profile1 import HEAD as _P1_HEAD
+from gscodec.bitstream.profile1 import MOTION_BIT as _P1_MOTION_BIT
+from gscodec.bitstream.profile1 import MOTION_HEAD as _MOTION_HEAD
 from gscodec.bitstream.profile1 import NUM_CHANNELS as _P1_CHANNELS
 from gscodec.bitstream.profile1 import POSITION_FEATURES, PriorNet
 
@@ -58,6 +60,8 @@ _MORTON_FIELDS = ((5, "<I"), (9, "<i"), (13, "<i"), (17, "<i"), (21, "<I"), (25,
 _MORTON_HEAD = 36  # as the octree's header, the bounding box without flags, then three u8 leads
 _GPCC_HEAD = struct.Struct("<BIiiiI")
 _P1_FIELDS = ((0, "<I"), (4, "<B"), (5, "<B"), (6, "<B"), (7, "<B"), (8, "<H"), (10, "<H"), (12, "<I"))
+_MOTION_FIELDS = ((0, "<H"), (2, "<B"), (3, "<B"), (4, "<h"), (6, "<h"), (8, "<h"))
+_U16 = struct.Struct("<H")
 #: int16 weight and int32 bias patterns a fixed-point network breaks on (overflow, sign, zero).
 W16_SPECIAL: tuple[int, ...] = (0, 1, -1, 32767, -32767, -32768, 16384, -16384, 255, 256)
 B32_SPECIAL: tuple[int, ...] = (0, 1, -1, (1 << 31) - 1, -(1 << 31), 1 << 30, -(1 << 30), 1 << 24, -(1 << 24), 8, -8)
@@ -77,6 +81,7 @@ class Profile1Parts:
     steps: bytes
     channels: list[tuple[int, bytes, bytes]]  # (channel, network bytes, residual data)
     tail: bytes
+    motion: bytes = b""  # the motion block (§16.10), when the mask's bit 12 is set
 
     @classmethod
     def split(cls, payload: bytes) -> Profile1Parts | None:
@@ -89,6 +94,11 @@ class Profile1Parts:
         pos += len(geometry)
         steps = payload[pos : pos + _P1_CHANNELS]
         pos += len(steps)
+        motion = b""
+        if mask & _P1_MOTION_BIT and pos + 2 <= len(payload):
+            (frames,) = _U16.unpack_from(payload, pos)
+            motion = payload[pos : pos + 10 + 4 * frames]
+            pos += len(motion)
         channels = []
         for c in range(_P1_CHANNELS):
             if not mask >> c & 1:
@@ -100,7 +110,7 @@ class Profile1Parts:
             data = payload[pos + net + 4 : pos + net + 4 + size]
             channels.append((c, payload[pos : pos + net], data))
             pos += net + 4 + len(data)
-        return cls(head, geometry, steps, channels, payload[pos:])
+        return cls(head, geometry, steps, channels, payload[pos:], motion)
 
     def join(self, fix: bool = True) -> bytes:
         """The payload; with ``fix``, the geometry size, channel mask and residual sizes made to match."""
@@ -108,7 +118,8 @@ class Profile1Parts:
         if fix:
             head[7] = len(self.geometry)
             head[5] = sum(1 << c for c, _, _ in self.channels if 0 <= c < 16) & 0xFFFF
-        parts = [_P1_HEAD.pack(*head), self.geometry, self.steps]
+            head[5] = head[5] | _P1_MOTION_BIT if self.motion else head[5] & ~_P1_MOTION_BIT
+        parts = [_P1_HEAD.pack(*head), self.geometry, self.steps, self.motion]
         for _c, net, data in self.channels:
             parts += [net, _U32.pack(len(data)), data]
         return b"".join(parts) + self.tail
@@ -443,6 +454,26 @@ class Mutator:
 
     # -- profile 1 payloads -----------------------------------------------------------------------
 
+    def _motion(self, block: bytes) -> bytes:
+        """A motion block (format_spec.md §16.10) mutated: a new one, none, a head field at a boundary, path
+        words changed, or cut short."""
+        if not block or self.chance(0.15):
+            frames = self.pick((1, 2, 3, 4, 32, 0, 65535))
+            head = _MOTION_HEAD.pack(frames, self.pick((0, 8, 15, 16, 255)), self.pick((0, 12, 15, 16)),
+                                     *(int(v) for v in self.rng.integers(-32768, 32768, 3)))
+            return head + self.rng.integers(0, 256, 4 * min(frames, 64), dtype=np.uint8).tobytes()
+        what = self.below(4)
+        if what == 0:
+            return b""
+        if what == 1:
+            return self.edit_field(block[:_MOTION_HEAD.size], _MOTION_FIELDS) + block[_MOTION_HEAD.size :]
+        if what == 2:
+            data = bytearray(block)
+            i = self.below(len(data))
+            data[i] = self.pick((0, 0x7F, 0x80, 0xFF))
+            return bytes(data)
+        return block[: self.below(len(block))]
+
     def profile1(self, payload: bytes) -> bytes:
         """Mutate a profile 1 payload part by part, with sizes and the channel mask fixed up (usually).
 
@@ -465,6 +496,8 @@ class Mutator:
             parts.geometry = self.payload[kind](parts.geometry)
             if kind == "raw" and self.chance(0.5):
                 parts.head[0] = len(parts.geometry) // 12
+        elif op < 36 and self.chance(0.4):  # the motion block: added, dropped, a field or the path changed
+            parts.motion = self._motion(parts.motion)
         elif op < 36:  # step exponents
             steps = bytearray(parts.steps)
             if steps:

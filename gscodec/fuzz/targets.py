@@ -162,6 +162,14 @@ def run_profile1(data: bytes) -> str:
     arrays = state.gaussian_arrays()
     if any(a.shape[0] != n or not np.all(np.isfinite(a)) for a in arrays.values()):
         raise ContractViolation("gaussian_arrays() lost rows or holds non-finite values")
+    import torch
+
+    if state.motion is not None:  # §16.10: a path of at least one frame, finite values, a block of 10 + 4 T bytes
+        mode = state.motion_mode()
+        if mode.frames < 1 or not (bool(torch.isfinite(mode.path).all()) and bool(torch.isfinite(mode.coef).all())):
+            raise ContractViolation("the motion mode has no frames or non-finite values")
+        if state.sizes["motion"] != 10 + 4 * mode.frames:
+            raise ContractViolation("the motion block's size does not match its path")
     state.state_hash()
     return f"ok gaussians={_bucket(n)} codec={state.geometry_codec} channels={_bucket(len(state.nets))}"
 
