@@ -97,7 +97,8 @@ def one_pass(data: bytes, device: str) -> tuple[dict[str, float], int]:
             ks = [float(k) for k in range(b, min(b + batch, seg.frame_count))]
             t0 = time.perf_counter()
             with torch.no_grad():
-                images = render_frames(g, ks, h.width, h.height, backend=backend)
+                images = render_frames(g, ks, h.width, h.height, backend=backend,
+                                       mode=getattr(state, "motion_mode", lambda _d: None)(device))
             _sync(device)
             t1 = time.perf_counter()
             out = to_host(to_uint8(images))

@@ -68,7 +68,8 @@ def pilot_budget(frames: np.ndarray, config, args: argparse.Namespace, values: d
     t0 = time.perf_counter()
     rd = default_rd_config(values.get("lam", args.lam), w, h, t, config.iterations,
                            frames_per_step=config.frames_per_step, motion_degree=config.motion_degree)
-    budget, kept = pilot(frames, config, replace(rd, **values), device=args.device, ratio=args.pilot)
+    budget, kept = pilot(frames, config, replace(rd, **values), device=args.device, ratio=args.pilot,
+                         motion=args.motion_mode == "on")
     print(f"pilot: a quarter of the steps of a {config.gaussians} fit kept {kept} Gaussians -> budget {budget}, "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     return budget

@@ -290,7 +290,7 @@ def decode_frames(
         except LimitError as e:
             return _Done(error=e)
         try:
-            return pool.submit(seg.payload, dict(geometry_opts))
+            return pool.submit(seg.payload, {**geometry_opts, "frames": seg.frame_count})
         except WorkerStartError as e:  # no processes here (a sandbox, a limit): decode on the thread instead
             logger.warning("%s; decoding one segment ahead on a thread instead", e)
             pool.close()
@@ -324,8 +324,6 @@ def decode_frames(
             state = handle.result()  # type: ignore[attr-defined]
             seg, lo, first, last = job
             check_segment_work(seg, len(state), last - first, max_segment_work)
-            if getattr(state, "motion", None) is not None:  # decoded in a worker, without the segment's head
-                state.motion.check_frames(seg.frame_count)
             fill()  # the segments after it are read here and decode while this one renders
             yield from _render_job(state, h, device, lo, first, last)
             del state  # the states held are this one's and those decoding ahead

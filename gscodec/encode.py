@@ -178,7 +178,7 @@ def encode(
 ) -> EncodeReport:
     """Encode ``s.input`` to ``s.output``. The output appears only when the whole stream is written."""
     from gscodec.fit import fit_segment, make_config
-    from gscodec.fit.motion import WOBBLE_MIN, MotionTrainer, wobble
+    from gscodec.fit.motion import WOBBLE_MIN, MotionTrainer, fold_straight_part, wobble
     from gscodec.fit.rd import default_rd_config, pilot_budget, pilot_steps, rd_budget, rd_train
     from gscodec.metrics import psnr_rgb
     from gscodec.video import open_video
@@ -263,7 +263,10 @@ def encode(
                                         progress=partial(fit_progress, offset=start), motion=trainer)
                 if trainer is not None and s.motion_mode == "auto" and \
                         wobble(trainer.mode(), gaussians.vel) < WOBBLE_MIN:
-                    trainer = None  # a path this straight is the Gaussians' linear motion: the RD stage adapts
+                    # A path this straight is the Gaussians' linear motion: its straight part moves into
+                    # each Gaussian's position and velocity, and the RD stage adapts to the rest.
+                    gaussians = fold_straight_part(trainer.mode(), gaussians)
+                    trainer = None
                 if rd_config is None:
                     payload = _pack(index, profile0.encode_segment, gaussians.to_arrays(), s.geometry,
                                     **geometry_opts)

@@ -253,3 +253,51 @@ def test_flow_guidance_counts_the_mode_in_each_splat_s_displacement() -> None:
     want = (w * disp.abs().sum(-1)).sum() / w.sum()
     assert torch.allclose(got, want, rtol=1e-5)
     assert not torch.allclose(flow_loss(g, splats, ts, flow, 32, 24), want, rtol=1e-3)
+
+
+def test_dropping_a_straight_mode_keeps_the_picture() -> None:
+    """fit.motion.fold_straight_part: a straight path's displacement moves into positions and velocities."""
+    from gscodec.fit.motion import fold_straight_part
+
+    g = scene(80, seed=6)
+    k = torch.arange(4.0)
+    straight = MotionMode(torch.stack([0.7 * k - 0.4, -0.3 * k + 0.2], dim=1), torch.tensor([0.8, 0.05, -0.1]))
+    ts = [0.0, 1.0, 2.0, 3.0]
+    want = project_frames(g, ts, straight)
+    got = project_frames(fold_straight_part(straight, g), ts)
+    assert torch.equal(want.ids, got.ids) and torch.allclose(want.means, got.means, atol=1e-4)
+    wobbly = MotionMode(straight.path + torch.tensor([[0.0, 0.0], [0.5, 0.0], [0.0, 0.0], [0.0, 0.0]]), straight.coef)
+    assert not torch.allclose(project_frames(fold_straight_part(wobbly, g), ts).means,
+                              project_frames(g, ts, wobbly).means, atol=1e-2)
+
+
+def test_worker_processes_refuse_a_path_of_the_wrong_length_as_the_decoder_does() -> None:
+    """The frame count travels with the payload to a worker process, so it is checked before the geometry."""
+    import io
+    from pathlib import Path
+
+    from gscodec.bitstream import GsvReader
+    from gscodec.decode import decode_frames
+
+    data = (Path(__file__).resolve().parent.parent / "conformance" / "streams" / "faulty"
+            / "gsv1-faulty-83-p1-motion-path-frames-mismatch.gsv").read_bytes()
+    for workers in (1, 2):
+        with pytest.raises(StreamError, match="covers 3 frames in a segment of 2"):
+            list(decode_frames(GsvReader(io.BytesIO(data)), "cpu", prefetch=True, workers=workers))
+
+
+def test_gsenc_auto_drops_the_mode_of_a_still_clip(tmp_path) -> None:
+    """A clip without camera motion: the path the fit learns stays near a straight line, so ``auto``
+    folds it into the Gaussians and writes no motion block; the test-decode still holds."""
+    from fractions import Fraction
+
+    from gscodec.encode import EncodeSettings, encode
+    from gscodec.video import open_writer
+
+    clip = tmp_path / "still.y4m"
+    with open_writer(str(clip), 32, 24, Fraction(25)) as wr:
+        for _ in range(6):
+            wr.write(shaky_clip(1)[0])
+    report = encode(EncodeSettings(input=str(clip), output=str(tmp_path / "s.gsv"), preset="fast", iterations=40,
+                                   device="cpu", segment_frames=6, pilot=False))
+    assert not report.segments[0].motion and report.segments[0].psnr > 15

@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from gscodec.bitstream.profile1 import MotionBlock
-from gscodec.model.tsw import MotionMode
+from gscodec.errors import RuntimeFailure
+from gscodec.model.params import ATTRIBUTE_NAMES
+from gscodec.model.tsw import Gaussians, MotionMode
 
 LR_PATH = 0.05
 """Adam's step for the path, px (constant: the shake is learned afresh while the Gaussians move)."""
@@ -50,7 +52,7 @@ class MotionTrainer:
     def to(self, device: torch.device | str) -> MotionTrainer:
         """Move to ``device`` (the fit's), moments included; returns self."""
         dev = torch.device(device)
-        if self.path.device == dev:
+        if self.path.device.type == dev.type and (dev.index is None or self.path.device.index == dev.index):
             return self
         state = self._opt.state_dict()
         self.path = self.path.detach().to(dev).requires_grad_(True)
@@ -74,18 +76,35 @@ class MotionTrainer:
         self._opt.zero_grad(set_to_none=True)
 
 
+def _straight_line(path: np.ndarray) -> np.ndarray:
+    """(2, 2) least-squares line of a (T, 2) path: rows (offset, slope per frame); the slope is 0 for T = 1."""
+    k = np.arange(path.shape[0], dtype=np.float64)
+    if path.shape[0] < 2:
+        return np.stack([path.mean(axis=0), np.zeros(2)])
+    basis = np.stack([np.ones_like(k), k], axis=1)
+    line, *_ = np.linalg.lstsq(basis, path, rcond=None)
+    return line
+
+
+def fold_straight_part(mode: MotionMode, g: Gaussians) -> Gaussians:
+    """The Gaussians rendered without ``mode`` as they were with its best straight line: each Gaussian i
+    (coefficient s_i) moves by s_i (alpha + beta k) at frame k, which is s_i (alpha + beta tau_i) at its
+    own time plus s_i beta per frame after it: added to its position and velocity exactly."""
+    line = torch.from_numpy(_straight_line(mode.path.detach().double().cpu().numpy())).to(g.device, torch.float32)
+    coef = mode.coef.detach().to(g.device, torch.float32)
+    s = (coef[0] + g.vel.detach() @ coef[1:])[:, None]
+    return Gaussians(**{**{n: getattr(g, n).detach() for n in ATTRIBUTE_NAMES},
+                        "xy": g.xy.detach() + s * (line[0] + line[1] * g.tau.detach()),
+                        "vel": g.vel.detach() + s * line[1]})
+
+
 def wobble(mode: MotionMode, velocities: torch.Tensor | np.ndarray) -> float:
     """RMS distance (px) of the path from its least-squares straight line, times the median |coefficient|
     of the Gaussians with these velocities (N, 2): how far the mode moves a typical Gaussian beyond
     what linear motion could."""
     path = mode.path.detach().double().cpu().numpy()
-    k = np.arange(path.shape[0], dtype=np.float64)
-    if path.shape[0] > 2:
-        basis = np.stack([np.ones_like(k), k], axis=1)
-        fit, *_ = np.linalg.lstsq(basis, path, rcond=None)
-        rest = path - basis @ fit
-    else:
-        rest = np.zeros_like(path)
+    line = _straight_line(path)
+    rest = path - (line[0] + np.arange(path.shape[0])[:, None] * line[1])
     rms = float(np.sqrt(np.mean(np.sum(rest * rest, axis=1))))
     coef = mode.coef.detach().double().cpu().numpy()
     vel = np.asarray(velocities.detach().cpu() if isinstance(velocities, torch.Tensor) else velocities, np.float64)
@@ -109,6 +128,8 @@ def quantize_mode(mode: MotionMode) -> MotionBlock:
 
     path = mode.path.detach().double().cpu().numpy()
     coef = mode.coef.detach().double().cpu().numpy()
+    if not (np.isfinite(path).all() and np.isfinite(coef).all()):
+        raise RuntimeFailure("the motion mode's training diverged (non-finite values); encode with --motion-mode off")
     path_shift, p = _fixed(path, MAX_MOTION_SHIFT)
     coef_shift, c = _fixed(coef, MAX_MOTION_SHIFT)
     return MotionBlock(path_shift, coef_shift, c.astype(np.int16), p.astype(np.int16))
