@@ -214,7 +214,7 @@ def _fit(frames: np.ndarray, c: FitConfig, dev: torch.device, progress: Progress
         ts = torch.tensor(ts_list, dtype=torch.float32, device=dev)
         g = _gaussians(params)
         mode = motion.mode() if motion is not None else None
-        splats = project_frames(g, ts_list if mode is not None else ts, mode)  # a list: checked without a sync
+        splats = project_frames(g, ts_list, mode)  # the list: a mode checks it without waiting for the GPU
         splats.means.retain_grad()
         image = rasterize(splats, per_step, width, height, backend=backend)
         target = target_u8[ts_list].float() / 255.0

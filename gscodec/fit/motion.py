@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gscodec.bitstream.profile1 import MotionBlock
+from gscodec.bitstream.profile1 import MAX_MOTION_SHIFT, MotionBlock
 from gscodec.errors import RuntimeFailure
 from gscodec.model.params import ATTRIBUTE_NAMES
 from gscodec.model.tsw import Gaussians, MotionMode
@@ -72,9 +72,6 @@ class MotionTrainer:
         self._opt.step()
         self._opt.zero_grad(set_to_none=True)
 
-    def discard_gradients(self) -> None:
-        self._opt.zero_grad(set_to_none=True)
-
 
 def _straight_line(path: np.ndarray) -> np.ndarray:
     """(2, 2) least-squares line of a (T, 2) path: rows (offset, slope per frame); the slope is 0 for T = 1."""
@@ -124,8 +121,6 @@ def _fixed(values: np.ndarray, most: int) -> tuple[int, np.ndarray]:
 def quantize_mode(mode: MotionMode) -> MotionBlock:
     """The stream's integers for ``mode``: the path on a grid of 2^-path_shift px and a, b, c on one of
     2^-coef_shift, each shift the finest (at most MAX_MOTION_SHIFT) that keeps every value within int16."""
-    from gscodec.bitstream.profile1 import MAX_MOTION_SHIFT
-
     path = mode.path.detach().double().cpu().numpy()
     coef = mode.coef.detach().double().cpu().numpy()
     if not (np.isfinite(path).all() and np.isfinite(coef).all()):

@@ -348,10 +348,8 @@ def rd_train(
         peak = (torch.sigmoid(attrs["opacity"][:, 0]) * gate).clamp(1e-6, 1.0 - 1e-6)
         attrs["opacity"] = (torch.log(peak) - torch.log1p(-peak))[:, None]
         g = Gaussians(**{n: attrs[n] for n in ATTRIBUTE_NAMES})
-        ts = torch.tensor(ts_list, dtype=torch.float32, device=dev)
         mode = motion.mode() if motion is not None else None
-        image = rasterize(project_frames(g, ts_list if mode is not None else ts, mode), len(ts_list), width, height,
-                          backend=backend)
+        image = rasterize(project_frames(g, ts_list, mode), len(ts_list), width, height, backend=backend)
         target = target_u8[ts_list].float() / 255.0
         mse = ((image - target) ** 2).mean()
         loss = mse + c.lam * rate
