@@ -108,9 +108,8 @@ def flow_loss(
         w = sample[:, 2] * splats.opacities[rows].detach() * inside
         d = (t_of_row[rows] - g.tau[ids, 0]).detach()
     disp = g.vel[ids] + g.acc[ids] * (d + 0.5)[:, None]
-    if mode is not None:  # the shared mode moves the splat by s (P[k+1] - P[k]) as well
-        k = f
-        step = mode.path[(k + 1).clamp(max=mode.frames - 1)] - mode.path[k]
+    if mode is not None:  # the shared mode moves the splat by s (P[k+1] - P[k]) as well (k + 1 < T: rows with flow)
+        step = mode.path[f + 1] - mode.path[f]
         s = mode.coef[0] + g.vel.detach()[ids] @ mode.coef[1:]
         disp = disp + s[:, None] * step
     err = (disp - sample[:, :2]).abs().sum(-1)

@@ -29,7 +29,7 @@ from gscodec.bitstream.profile1 import HEAD as _P1_HEAD
 from gscodec.bitstream.profile1 import MOTION_BIT as _P1_MOTION_BIT
 from gscodec.bitstream.profile1 import MOTION_HEAD as _MOTION_HEAD
 from gscodec.bitstream.profile1 import NUM_CHANNELS as _P1_CHANNELS
-from gscodec.bitstream.profile1 import POSITION_FEATURES, PriorNet
+from gscodec.bitstream.profile1 import POSITION_FEATURES, MotionBlock, PriorNet
 
 #: Values a length, count or dimension field often breaks on.
 INTERESTING_32: tuple[int, ...] = (
@@ -97,7 +97,7 @@ class Profile1Parts:
         motion = b""
         if mask & _P1_MOTION_BIT and pos + 2 <= len(payload):
             (frames,) = _U16.unpack_from(payload, pos)
-            motion = payload[pos : pos + 10 + 4 * frames]
+            motion = payload[pos : pos + MotionBlock.size_for(frames)]
             pos += len(motion)
         channels = []
         for c in range(_P1_CHANNELS):
