@@ -301,3 +301,63 @@ def test_gsenc_auto_drops_the_mode_of_a_still_clip(tmp_path) -> None:
     report = encode(EncodeSettings(input=str(clip), output=str(tmp_path / "s.gsv"), preset="fast", iterations=40,
                                    device="cpu", segment_frames=6, pilot=False))
     assert not report.segments[0].motion and report.segments[0].psnr > 15
+
+
+def test_the_shake_path_is_the_picture_s_wobble_the_flow_sees() -> None:
+    """fit.motion.shake_path: the running sum of the picture's frame-to-frame shift, less its straight line."""
+    from gscodec.fit.flow import dis_flow
+    from gscodec.fit.motion import shake_path
+
+    jitter = np.array([(0, 0), (2, 1), (-1, 2), (3, -2), (-2, -1), (1, 3)], np.float64)
+    where = -(jitter - jitter[0])  # the camera moves by the jitter, so the picture moves the other way
+    k = np.arange(6.0)[:, None]
+    slope = ((k - k.mean()) * (where - where.mean(0))).sum(0) / ((k - k.mean()) ** 2).sum()
+    want = where - where.mean(0) - (k - k.mean()) * slope
+    got = shake_path(dis_flow(shaky_clip()))
+    assert got.shape == (6, 2) and np.abs(got - want).max() < 0.05
+    still = shake_path(dis_flow(np.repeat(shaky_clip(1), 4, axis=0)))
+    assert np.abs(still).max() < 1e-3
+
+
+def test_initial_gaussians_with_a_mode_start_on_their_samples() -> None:
+    """fit.init.initial_gaussians: with the mode's displacement added, each Gaussian is where its sample was
+    at its home frame, and its velocity is the flow's less the mode's own motion there."""
+    from gscodec.fit.config import FitConfig
+    from gscodec.fit.flow import dis_flow
+    from gscodec.fit.init import initial_gaussians
+
+    frames = shaky_clip()
+    flow = dis_flow(frames)
+    path = torch.tensor([[0.0, 0.0], [1.0, -0.5], [3.0, 0.5], [2.0, 2.0], [0.5, 1.0], [-1.0, 0.0]])
+    mode = MotionMode(path, torch.tensor([1.0, 0.0, 0.0]))
+    plain = initial_gaussians(frames, 200, FitConfig(iterations=1, gaussians=200), np.random.default_rng(3), flow)
+    moved = initial_gaussians(frames, 200, FitConfig(iterations=1, gaussians=200), np.random.default_rng(3), flow, mode)
+    tau = plain["tau"][:, 0]
+    home = np.clip(np.floor(tau + 0.5), 0, 5).astype(int)
+    p = path.numpy()
+    step = np.diff(p, axis=0)
+    motion = 0.5 * (np.concatenate([step, step[-1:]]) + np.concatenate([step[:1], step]))
+    np.testing.assert_allclose(moved["vel"], plain["vel"] - motion[home], atol=1e-5)
+    dt = (home - tau)[:, None]
+    np.testing.assert_allclose(moved["xy"] + moved["vel"] * dt + p[home], plain["xy"] + plain["vel"] * dt, atol=1e-4)
+    for name in ("tau", "color", "log_scale", "opacity"):
+        np.testing.assert_array_equal(moved[name], plain[name])
+
+
+def test_the_fit_starts_the_mode_from_the_shake() -> None:
+    """fit_segment sets a fresh mode's path to shake_path before its first step; Adam then moves it at most
+    LR_PATH a step. A mode that has taken steps keeps its path."""
+    from gscodec.fit.config import FitConfig
+    from gscodec.fit.flow import dis_flow
+    from gscodec.fit.loop import fit_segment
+    from gscodec.fit.motion import LR_PATH, shake_path
+
+    frames = shaky_clip()
+    trainer = MotionTrainer(6)
+    fit_segment(frames, FitConfig(gaussians=150, iterations=3, densify_events=0), motion=trainer)
+    assert trainer.steps == 3
+    start = shake_path(dis_flow(frames))
+    assert np.abs(trainer.path.detach().numpy() - start).max() <= 3 * LR_PATH * 1.01
+    assert np.abs(start).max() > 1.0
+    with pytest.raises(RuntimeError, match="before its first step"):
+        trainer.start_from(start)

@@ -59,6 +59,20 @@ class FlowField:
         count += has_prev[:, None]
         return total / np.maximum(count, 1.0)
 
+    def global_shift(self, stride: int = 4) -> np.ndarray:
+        """(T-1, 2): how far the picture as a whole moves from each frame to the next, pixels.
+
+        The median, x and y apart, of the trusted forward vectors (weight at least 1/2) on a grid of
+        every ``stride``-th pixel; of all of them where fewer than 1 % are trusted.
+        """
+        fwd = self.forward[:, ::stride, ::stride].reshape(self.forward.shape[0], -1, 2)
+        trusted = self.weight[:, ::stride, ::stride].reshape(self.weight.shape[0], -1) >= 0.5
+        out = np.zeros((fwd.shape[0], 2))
+        for k in range(fwd.shape[0]):
+            v = fwd[k][trusted[k]] if trusted[k].sum() >= max(1, 0.01 * trusted.shape[1]) else fwd[k]
+            out[k] = np.median(v, axis=0)
+        return out
+
 
 def _gray(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     g = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)

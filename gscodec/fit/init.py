@@ -17,6 +17,7 @@ import numpy as np
 from gscodec.fit.config import FitConfig
 from gscodec.fit.flow import FlowField
 from gscodec.model.params import ATTRIBUTES
+from gscodec.model.tsw import MotionMode
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -84,10 +85,27 @@ def placement_density(frame: np.ndarray, detail_mix: float) -> np.ndarray:
     return d * ((1.0 - detail_mix) / total) + detail_mix / d.size
 
 
+def _path_velocity(path: np.ndarray) -> np.ndarray:
+    """(T, 2) a path's motion per frame at each frame, estimated as FlowField.velocity_at estimates the
+    picture's: the mean of the step to the next frame and the step from the previous one."""
+    steps = np.diff(path, axis=0)
+    if steps.shape[0] == 0:
+        return np.zeros_like(path)
+    ahead = np.concatenate([steps, steps[-1:]])  # the last frame has only the step into it
+    behind = np.concatenate([steps[:1], steps])
+    return 0.5 * (ahead + behind)
+
+
 def initial_gaussians(
-    frames: np.ndarray, count: int, config: FitConfig, rng: np.random.Generator, flow: FlowField | None = None
+    frames: np.ndarray, count: int, config: FitConfig, rng: np.random.Generator, flow: FlowField | None = None,
+    mode: MotionMode | None = None,
 ) -> dict[str, np.ndarray]:
-    """``count`` Gaussians for a (T, H, W, 3) uint8 segment, as float32 arrays named as in params.ATTRIBUTES."""
+    """``count`` Gaussians for a (T, H, W, 3) uint8 segment, as float32 arrays named as in params.ATTRIBUTES.
+
+    With ``mode`` (the segment's shared motion, format_spec.md §10.3) each Gaussian is placed so that it
+    is, with the mode's displacement added, where its sample was at its home frame, and the mode's own
+    motion there is taken off the flow's velocity.
+    """
     t, h, w = frames.shape[:3]
     # Home frames: tau stratified over [-0.5, T - 0.5), one stratum per Gaussian, order shuffled.
     tau = (np.arange(count) + rng.random(count)) * (t / count) - 0.5
@@ -127,9 +145,16 @@ def initial_gaussians(
     vel = np.zeros((count, 2))
     if flow is not None and config.motion_degree >= 1:
         vel = flow.velocity_at(home, x, y).astype(np.float64)
+    offset = np.zeros((count, 2))
+    if mode is not None:
+        path = mode.path.detach().double().cpu().numpy()
+        coef = mode.coef.detach().double().cpu().numpy()
+        s = (coef[0] + vel @ coef[1:])[:, None]
+        vel = vel - s * _path_velocity(path)[home]
+        offset = s * path[home]
     # The sample came from the home frame; move it to where the Gaussian is at its own tau.
     dt = (tau - home)[:, None]
-    xy = np.stack([x, y], axis=1) + vel * dt
+    xy = np.stack([x, y], axis=1) + vel * dt - offset
 
     op = config.init_opacity
     arrays = {

@@ -34,7 +34,7 @@ from gscodec.fit.densify import densify_and_prune
 from gscodec.fit.flow import FlowField, dis_flow
 from gscodec.fit.init import initial_gaussians
 from gscodec.fit.loss import flow_loss, photometric
-from gscodec.fit.motion import MotionTrainer
+from gscodec.fit.motion import MotionTrainer, shake_path
 from gscodec.fit.optim import RowAdam
 from gscodec.model.params import ATTRIBUTE_NAMES
 from gscodec.model.tsw import Gaussians, project_frames
@@ -184,7 +184,9 @@ def _fit(frames: np.ndarray, c: FitConfig, dev: torch.device, progress: Progress
     use_flow = c.flow and c.motion_degree >= 1 and t_count > 1
     flow = dis_flow(frames, c.flow_max_side) if use_flow else None
     count = max(1, min(c.gaussians, int(round(c.init_fraction * c.gaussians))))
-    init = initial_gaussians(frames, count, c, rng, flow)
+    if motion is not None and flow is not None and motion.steps == 0:
+        motion.start_from(shake_path(flow))  # the shake the flow sees, for the mode to refine
+    init = initial_gaussians(frames, count, c, rng, flow, motion.mode() if motion is not None else None)
     trainable = {
         "xy", "tau", "log_scale", "rot", "log_tscale", "color", "opacity",
         *(("vel",) if c.motion_degree >= 1 else ()),

@@ -22,6 +22,7 @@ import torch
 
 from gscodec.bitstream.profile1 import MAX_MOTION_SHIFT, MotionBlock
 from gscodec.errors import RuntimeFailure
+from gscodec.fit.flow import FlowField
 from gscodec.model.params import ATTRIBUTE_NAMES
 from gscodec.model.tsw import Gaussians, MotionMode
 
@@ -45,6 +46,15 @@ class MotionTrainer:
         self.path = torch.zeros(frames, 2, device=device, requires_grad=True)
         self.coef = torch.tensor([1.0, 0.0, 0.0], device=device, requires_grad=True)
         self._opt = self._optimizer()
+        self.steps = 0
+        """Adam steps taken so far."""
+
+    def start_from(self, path: np.ndarray) -> None:
+        """Set the path (T, 2) before the first step, e.g. to :func:`shake_path` of the segment's flow."""
+        if self.steps:
+            raise RuntimeError("the motion mode's path can only be set before its first step")
+        with torch.no_grad():
+            self.path.copy_(torch.as_tensor(np.asarray(path, np.float32).reshape(self.path.shape)))
 
     def _optimizer(self) -> torch.optim.Adam:
         return torch.optim.Adam([{"params": [self.path], "lr": LR_PATH}, {"params": [self.coef], "lr": LR_COEF}])
@@ -71,6 +81,7 @@ class MotionTrainer:
             return
         self._opt.step()
         self._opt.zero_grad(set_to_none=True)
+        self.steps += 1
 
 
 def _straight_line(path: np.ndarray) -> np.ndarray:
@@ -81,6 +92,17 @@ def _straight_line(path: np.ndarray) -> np.ndarray:
     basis = np.stack([np.ones_like(k), k], axis=1)
     line, *_ = np.linalg.lstsq(basis, path, rcond=None)
     return line
+
+
+def shake_path(flow: FlowField) -> np.ndarray:
+    """(T, 2) a path to start the mode from: where the picture as a whole is at each frame (the running sum
+    of :meth:`FlowField.global_shift`) less its best straight line, which the Gaussians' own velocities
+    carry. The fit then starts with every Gaussian following the shake instead of having to learn it
+    Gaussian by Gaussian from zero (an Adam step moves the path only LR_PATH)."""
+    shift = flow.global_shift()
+    where = np.concatenate([np.zeros((1, 2)), np.cumsum(shift, axis=0)])
+    line = _straight_line(where)
+    return where - (line[0] + np.arange(where.shape[0])[:, None] * line[1])
 
 
 def fold_straight_part(mode: MotionMode, g: Gaussians) -> Gaussians:
