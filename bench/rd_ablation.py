@@ -29,7 +29,8 @@ import numpy as np
 
 
 def typed_settings(cls: type, pairs: list[str], option: str, kind: str) -> dict[str, object]:
-    """``key=value`` strings to values of the dataclass ``cls``'s fields (int or float, as the field is typed)."""
+    """``key=value`` strings to values of the dataclass ``cls``'s fields (str, bool (0/1, true/false), int or
+    float, as the field is typed)."""
     types = {f.name: f.type for f in fields(cls)}
     values: dict[str, object] = {}
     for pair in filter(None, pairs):
@@ -39,6 +40,10 @@ def typed_settings(cls: type, pairs: list[str], option: str, kind: str) -> dict[
         kind_of = types[key]
         if kind_of in (str, "str"):
             values[key] = value
+        elif kind_of in (bool, "bool"):
+            if value.lower() not in ("0", "1", "true", "false"):
+                raise SystemExit(f"rd_ablation: {option} {pair}: {key} takes 0, 1, true or false")
+            values[key] = value.lower() in ("1", "true")
         else:
             values[key] = int(value) if kind_of in (int, "int") else float(value)
     return values

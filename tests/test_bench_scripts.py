@@ -178,6 +178,10 @@ def test_rd_ablation_names_an_unknown_setting() -> None:
     assert _script("rd_ablation").parse_fit_settings(["init_tscale=12", "iterations=5"]) == {
         "init_tscale": 12.0, "iterations": 5}
     assert _script("rd_ablation").parse_fit_settings(["loss=mse"]) == {"loss": "mse"}  # a text field stays text
+    assert _script("rd_ablation").parse_fit_settings(["shake_start=0", "flow=true"]) == {
+        "shake_start": False, "flow": True}
+    with pytest.raises(SystemExit, match="takes 0, 1, true or false"):
+        _script("rd_ablation").parse_fit_settings(["flow=maybe"])
 
 
 def test_gpu_script_ablate_step_runs_a_job_list_side_by_side(tmp_path: Path) -> None:

@@ -78,6 +78,8 @@ class FitConfig:
     """The flow loss fades out linearly and is off after this fraction of the fit."""
     flow_max_side: int = 640
     """Flow is computed on frames scaled down to at most this many pixels on the long side."""
+    shake_start: bool = True
+    """With a motion mode, start its path from the shake the flow sees (fit.motion.shake_path) rather than 0."""
 
     # Adam learning rates (start values) and their decay.
     lr_xy: float = 0.1

@@ -184,7 +184,7 @@ def _fit(frames: np.ndarray, c: FitConfig, dev: torch.device, progress: Progress
     use_flow = c.flow and c.motion_degree >= 1 and t_count > 1
     flow = dis_flow(frames, c.flow_max_side) if use_flow else None
     count = max(1, min(c.gaussians, int(round(c.init_fraction * c.gaussians))))
-    if motion is not None and flow is not None and motion.steps == 0:
+    if motion is not None and flow is not None and c.shake_start and motion.steps == 0:
         motion.start_from(shake_path(flow))  # the shake the flow sees, for the mode to refine
     init = initial_gaussians(frames, count, c, rng, flow, motion.mode() if motion is not None else None)
     trainable = {
