@@ -6,7 +6,8 @@ it. With the mode, every centre also moves by s · P(k) at frame k, where P is o
 frames x 2 values and s = a + b · vx + c · vy comes from each Gaussian's own velocity, with a, b, c
 learned once per segment: about 140 bytes per segment and nothing per Gaussian. On flower (a 256x160
 crop, 32 frames, CPU, the whole codec) it gained about 0.7 dB at equal rate, on carphone about 2 dB;
-on bikes (a fixed camera) nothing (docs/RATE_DISTORTION.md, "Camera shake").
+on bikes (a fixed camera) nothing. The fit starts the path from the shake the optical flow sees
+(:func:`shake_path`), which gained flower's crop another 0.8 dB (docs/RATE_DISTORTION.md, "Camera shake").
 
 :class:`MotionTrainer` holds the path and coefficients with their optimiser; the float fit and the RD
 stage both step it, so its moments carry over from one to the other. :func:`quantize_mode` turns
@@ -38,7 +39,8 @@ camera, 0.11 px (16 frames, preset fast), where the mode gained nothing."""
 
 
 class MotionTrainer:
-    """A segment's motion mode being learned: path (T, 2) from zero, (a, b, c) from (1, 0, 0)."""
+    """A segment's motion mode being learned: path (T, 2) from zero (the fit sets it to :func:`shake_path`
+    before the first step, see :meth:`start_from`), (a, b, c) from (1, 0, 0)."""
 
     def __init__(self, frames: int, device: torch.device | str = "cpu") -> None:
         if frames < 1:
