@@ -321,43 +321,121 @@ def test_the_shake_path_is_the_picture_s_wobble_the_flow_sees() -> None:
 
 def test_initial_gaussians_with_a_mode_start_on_their_samples() -> None:
     """fit.init.initial_gaussians: with the mode's displacement added, each Gaussian is where its sample was
-    at its home frame, and its velocity is the flow's less the mode's own motion there."""
+    at its home frame, and its velocity plus the mode's own motion there is the flow's velocity (the mode's
+    factor s = a + b vx + c vy taken, as the renderer takes it, from the Gaussian's own velocity)."""
     from gscodec.fit.config import FitConfig
     from gscodec.fit.flow import dis_flow
     from gscodec.fit.init import initial_gaussians
 
     frames = shaky_clip()
     flow = dis_flow(frames)
+    config = FitConfig(iterations=1, gaussians=200)
     path = torch.tensor([[0.0, 0.0], [1.0, -0.5], [3.0, 0.5], [2.0, 2.0], [0.5, 1.0], [-1.0, 0.0]])
-    mode = MotionMode(path, torch.tensor([1.0, 0.0, 0.0]))
-    plain = initial_gaussians(frames, 200, FitConfig(iterations=1, gaussians=200), np.random.default_rng(3), flow)
-    moved = initial_gaussians(frames, 200, FitConfig(iterations=1, gaussians=200), np.random.default_rng(3), flow, mode)
-    tau = plain["tau"][:, 0]
-    home = np.clip(np.floor(tau + 0.5), 0, 5).astype(int)
     p = path.numpy()
     step = np.diff(p, axis=0)
     motion = 0.5 * (np.concatenate([step, step[-1:]]) + np.concatenate([step[:1], step]))
-    np.testing.assert_allclose(moved["vel"], plain["vel"] - motion[home], atol=1e-5)
-    dt = (home - tau)[:, None]
-    np.testing.assert_allclose(moved["xy"] + moved["vel"] * dt + p[home], plain["xy"] + plain["vel"] * dt, atol=1e-4)
-    for name in ("tau", "color", "log_scale", "opacity"):
-        np.testing.assert_array_equal(moved[name], plain[name])
+    plain = initial_gaussians(frames, 200, config, np.random.default_rng(3), flow)
+    tau = plain["tau"][:, 0]
+    home = np.clip(np.floor(tau + 0.5), 0, 5).astype(int)
+    sample = plain["xy"] + plain["vel"] * (home - tau)[:, None]
+    for coef in ([1.0, 0.0, 0.0], [0.8, 0.3, -0.2]):
+        mode = MotionMode(path, torch.tensor(coef))
+        moved = initial_gaussians(frames, 200, config, np.random.default_rng(3), flow, mode)
+        for name in ("tau", "color", "log_scale", "opacity"):
+            np.testing.assert_array_equal(moved[name], plain[name])
+        g = Gaussians.from_arrays(moved, "cpu")
+        s = (coef[0] + moved["vel"] @ np.array(coef[1:], np.float32))[:, None]
+        np.testing.assert_allclose(moved["vel"] + s * motion[home], plain["vel"], atol=1e-4)
+        for k in range(6):  # rendered at its home frame, each Gaussian sits on its sample
+            at = home == k
+            splats = project_frames(Gaussians.from_arrays({n: v[at] for n, v in moved.items()}, "cpu"), [float(k)],
+                                    mode)
+            want = sample[at][splats.ids.numpy()]
+            np.testing.assert_allclose(splats.means.detach().numpy(), want, atol=1e-3)
+        assert g.vel.shape == (200, 2)
+
+
+def test_initial_gaussians_without_a_flow_place_on_the_mode_but_keep_still() -> None:
+    """No flow (or motion_degree 0): velocities stay 0; the Gaussians are still placed on their samples."""
+    from gscodec.fit.config import FitConfig
+    from gscodec.fit.flow import dis_flow
+    from gscodec.fit.init import initial_gaussians
+
+    frames = shaky_clip()
+    path = torch.tensor([[0.0, 0.0], [1.0, -0.5], [3.0, 0.5], [2.0, 2.0], [0.5, 1.0], [-1.0, 0.0]])
+    mode = MotionMode(path, torch.tensor([0.9, 0.1, 0.0]))
+    cases = [(FitConfig(iterations=1, gaussians=100), None),
+             (FitConfig(iterations=1, gaussians=100, motion_degree=0), dis_flow(frames))]
+    for config, flow in cases:
+        plain = initial_gaussians(frames, 100, config, np.random.default_rng(4), None)
+        moved = initial_gaussians(frames, 100, config, np.random.default_rng(4), flow, mode)
+        assert not moved["vel"].any()
+        home = np.clip(np.floor(plain["tau"][:, 0] + 0.5), 0, 5).astype(int)
+        np.testing.assert_allclose(moved["xy"] + 0.9 * path.numpy()[home], plain["xy"], atol=1e-5)
+
+
+def test_global_shift_ignores_untrusted_and_non_finite_vectors() -> None:
+    """FlowField.global_shift: the median of the trusted finite vectors; 0 where too few are trusted."""
+    from gscodec.fit.flow import MIN_SHIFT_SAMPLES, FlowField
+
+    h, w = 80, 96  # on the grid of every 4th pixel: 480 samples
+    forward = np.zeros((3, h, w, 2), np.float32)
+    forward[..., 0], forward[..., 1] = 2.0, -1.0
+    weight = np.ones((3, h, w), np.float32)
+    forward[0, :20] = 50.0  # a quarter of pair 0 untrusted and wrong
+    weight[0, :20] = 0.1
+    forward[1, :5, :5] = np.nan  # non-finite vectors, trusted by their weight
+    weight[2] = 0.0  # pair 2: nothing trusted...
+    weight[2, 0, : 4 * (MIN_SHIFT_SAMPLES - 1) : 4] = 1.0  # ...but one sample short of enough
+    flow = FlowField(forward, -forward, weight)
+    np.testing.assert_array_equal(flow.global_shift(), [[2.0, -1.0], [2.0, -1.0], [0.0, 0.0]])
+    weight[2, 0, 4 * (MIN_SHIFT_SAMPLES - 1)] = 1.0
+    np.testing.assert_array_equal(flow.global_shift(), [[2.0, -1.0], [2.0, -1.0], [2.0, -1.0]])
+    with pytest.raises(ValueError, match="stride"):
+        flow.global_shift(stride=0)
+    off_grid = np.ones((3, 20, 24), np.float32)
+    off_grid[:, ::4] = 0.0  # none trusted on the rows of the grid of every 4th pixel (30 samples there)...
+    small = FlowField(forward[:, 20:40, :24], -forward[:, 20:40, :24], off_grid)
+    np.testing.assert_array_equal(small.global_shift()[0], [2.0, -1.0])  # ...so on so small a frame, every pixel
 
 
 def test_the_fit_starts_the_mode_from_the_shake() -> None:
-    """fit_segment sets a fresh mode's path to shake_path before its first step; Adam then moves it at most
-    LR_PATH a step. A mode that has taken steps keeps its path."""
+    """fit_segment sets a fresh mode's path to shake_path before its first step and starts the Gaussians on
+    it; Adam then moves the path at most LR_PATH a step. A mode that has taken steps keeps its path in a
+    later fit; with shake_start off the path starts from 0."""
+    from gscodec.fit import loop
     from gscodec.fit.config import FitConfig
     from gscodec.fit.flow import dis_flow
-    from gscodec.fit.loop import fit_segment
     from gscodec.fit.motion import LR_PATH, shake_path
 
     frames = shaky_clip()
+    config = FitConfig(gaussians=150, iterations=3, densify_events=0)
+    seen = []
+    real_init = loop.initial_gaussians
+
+    def spy(*args, **kwargs):
+        mode = args[5] if len(args) > 5 else kwargs.get("mode")
+        seen.append(None if mode is None else mode.path.detach().clone())  # the trainer's path moves on
+        return real_init(*args, **kwargs)
+
     trainer = MotionTrainer(6)
-    fit_segment(frames, FitConfig(gaussians=150, iterations=3, densify_events=0), motion=trainer)
-    assert trainer.steps == 3
     start = shake_path(dis_flow(frames))
-    assert np.abs(trainer.path.detach().numpy() - start).max() <= 3 * LR_PATH * 1.01
-    assert np.abs(start).max() > 1.0
+    try:
+        loop.initial_gaussians = spy
+        loop.fit_segment(frames, config, motion=trainer)
+        assert seen[-1] is not None and np.allclose(seen[-1].numpy(), start, atol=1e-6)
+        assert trainer.steps == 3
+        assert np.abs(trainer.path.detach().numpy() - start).max() <= 3 * LR_PATH * 1.01
+        assert np.abs(start).max() > 1.0
+        before = trainer.path.detach().clone()
+        loop.fit_segment(frames, config.replace(iterations=1), motion=trainer)  # a stepped mode: no restart
+        assert trainer.steps == 4 and float((trainer.path.detach() - before).abs().max()) <= LR_PATH * 1.01
+    finally:
+        loop.initial_gaussians = real_init
     with pytest.raises(RuntimeError, match="before its first step"):
         trainer.start_from(start)
+    with pytest.raises(ValueError, match="shape"):
+        MotionTrainer(6).start_from(start.T)
+    fresh = MotionTrainer(6)
+    loop.fit_segment(frames, config.replace(iterations=1, shake_start=False), motion=fresh)
+    assert float(fresh.path.detach().abs().max()) <= LR_PATH * 1.01

@@ -20,6 +20,9 @@ MIN_FLOW_SIDE: tuple[int, int] = (8, 12)
 MAX_THREADS: int = 8
 """Frame pairs whose flow is computed at the same time (OpenCV releases the GIL)."""
 
+MIN_SHIFT_SAMPLES: int = 16
+"""Trusted flow vectors a frame pair needs for FlowField.global_shift to give it a shift other than 0."""
+
 CONSISTENCY_SIGMA: float = 1.0
 """Forward-backward disagreement (pixels) at which a flow vector's weight falls to exp(-1/2)."""
 
@@ -62,15 +65,23 @@ class FlowField:
     def global_shift(self, stride: int = 4) -> np.ndarray:
         """(T-1, 2): how far the picture as a whole moves from each frame to the next, pixels.
 
-        The median, x and y apart, of the trusted forward vectors (weight at least 1/2) on a grid of
-        every ``stride``-th pixel; of all of them where fewer than 1 % are trusted.
+        The median, x and y apart, of the trusted finite forward vectors (weight at least 1/2) on a grid of
+        every ``stride``-th pixel (every pixel on frames too small for MIN_SHIFT_SAMPLES on that grid); 0
+        for a pair with fewer than MIN_SHIFT_SAMPLES, or 1 % of the grid, of them (a cut, a blur).
         """
-        fwd = self.forward[:, ::stride, ::stride].reshape(self.forward.shape[0], -1, 2)
-        trusted = self.weight[:, ::stride, ::stride].reshape(self.weight.shape[0], -1) >= 0.5
-        out = np.zeros((fwd.shape[0], 2))
-        for k in range(fwd.shape[0]):
-            v = fwd[k][trusted[k]] if trusted[k].sum() >= max(1, 0.01 * trusted.shape[1]) else fwd[k]
-            out[k] = np.median(v, axis=0)
+        if stride < 1:
+            raise ValueError("global_shift needs a stride of at least 1")
+        h, w = self.forward.shape[1:3]
+        if ((h + stride - 1) // stride) * ((w + stride - 1) // stride) < 16 * MIN_SHIFT_SAMPLES:
+            stride = 1
+        pairs = self.forward.shape[0]
+        fwd = self.forward[:, ::stride, ::stride].reshape(pairs, -1, 2)
+        trusted = (self.weight[:, ::stride, ::stride].reshape(pairs, -1) >= 0.5) & np.isfinite(fwd).all(axis=-1)
+        need = max(MIN_SHIFT_SAMPLES, 0.01 * fwd.shape[1])
+        out = np.zeros((pairs, 2))
+        for k in range(pairs):
+            if trusted[k].sum() >= need:
+                out[k] = np.median(fwd[k][trusted[k]], axis=0)
         return out
 
 

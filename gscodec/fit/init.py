@@ -103,8 +103,9 @@ def initial_gaussians(
     """``count`` Gaussians for a (T, H, W, 3) uint8 segment, as float32 arrays named as in params.ATTRIBUTES.
 
     With ``mode`` (the segment's shared motion, format_spec.md §10.3) each Gaussian is placed so that it
-    is, with the mode's displacement added, where its sample was at its home frame, and the mode's own
-    motion there is taken off the flow's velocity.
+    is, with the mode's displacement added, where its sample was at its home frame, and (with a flow
+    and motion_degree >= 1) the mode's own motion there is taken off the flow's velocity, so that the
+    two together move as the flow says.
     """
     t, h, w = frames.shape[:3]
     # Home frames: tau stratified over [-0.5, T - 0.5), one stratum per Gaussian, order shuffled.
@@ -143,15 +144,22 @@ def initial_gaussians(
     sigma = np.clip(config.init_scale / np.sqrt(density), 0.5, max(h, w) / 2.0)
 
     vel = np.zeros((count, 2))
-    if flow is not None and config.motion_degree >= 1:
+    moving = flow is not None and config.motion_degree >= 1
+    if moving:
         vel = flow.velocity_at(home, x, y).astype(np.float64)
     offset = np.zeros((count, 2))
     if mode is not None:
         path = mode.path.detach().double().cpu().numpy()
         coef = mode.coef.detach().double().cpu().numpy()
-        s = (coef[0] + vel @ coef[1:])[:, None]
-        vel = vel - s * _path_velocity(path)[home]
-        offset = s * path[home]
+        # The renderer scales the path by s = a + (b, c) . v with v the Gaussian's own velocity, which is
+        # the flow's f less s times the path's motion d here: s = (a + (b, c) . f) / (1 + (b, c) . d).
+        s = coef[0] + vel @ coef[1:]
+        if moving:
+            d = _path_velocity(path)[home]
+            den = 1.0 + d @ coef[1:]
+            s = np.where(np.abs(den) > 1e-3, s / np.where(den == 0.0, 1.0, den), s)
+            vel = vel - s[:, None] * d
+        offset = s[:, None] * path[home]
     # The sample came from the home frame; move it to where the Gaussian is at its own tau.
     dt = (tau - home)[:, None]
     xy = np.stack([x, y], axis=1) + vel * dt - offset
