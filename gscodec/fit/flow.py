@@ -66,8 +66,8 @@ class FlowField:
         """(T-1, 2): how far the picture as a whole moves from each frame to the next, pixels.
 
         The median, x and y apart, of the trusted finite forward vectors (weight at least 1/2) on a grid of
-        every ``stride``-th pixel (every pixel on frames too small for MIN_SHIFT_SAMPLES on that grid); 0
-        for a pair with fewer than MIN_SHIFT_SAMPLES, or 1 % of the grid, of them (a cut, a blur).
+        every ``stride``-th pixel (of every pixel where that grid would hold fewer than 16 x MIN_SHIFT_SAMPLES);
+        0 for a pair with fewer than MIN_SHIFT_SAMPLES, or 1 % of the grid, of them (a cut, a blur).
         """
         if stride < 1:
             raise ValueError("global_shift needs a stride of at least 1")

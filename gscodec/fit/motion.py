@@ -36,7 +36,8 @@ WOBBLE_MIN = 0.2
 coefficient) from its best straight line. On the CPU (preset medium, λ 0.004's budget, the fit's path),
 learned from zero: a flower crop 0.51 px and carphone 0.35, both about +0.7 and +2 dB with the mode;
 bikes 0.11 px (16 frames, preset fast), where the mode gained nothing. Started from the flow's shake
-(shake_path): the flower crop 3.39 px, carphone 0.54, bikes 0.09, so the same choices."""
+(shake_path): the flower crop 3.39 px, carphone 0.54, bikes 0.09, so the same choices; bikes over 32
+frames (with a cut) 0.205 px from the flow and 0.196 from zero, at the same rate and within 0.04 dB."""
 
 
 class MotionTrainer:
