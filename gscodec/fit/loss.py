@@ -110,7 +110,6 @@ def flow_loss(
     disp = g.vel[ids] + g.acc[ids] * (d + 0.5)[:, None]
     if mode is not None:  # the shared mode moves the splat by s (P[k+1] - P[k]) as well (k + 1 < T: rows with flow)
         step = mode.path[f + 1] - mode.path[f]
-        s = mode.coef[0] + g.vel.detach()[ids] @ mode.coef[1:]
-        disp = disp + s[:, None] * step
+        disp = disp + mode.factors(g.vel[ids])[:, None] * step
     err = (disp - sample[:, :2]).abs().sum(-1)
     return (w * err).sum() / w.sum().clamp(min=1e-6)

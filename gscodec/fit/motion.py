@@ -117,8 +117,7 @@ def fold_straight_part(mode: MotionMode, g: Gaussians) -> Gaussians:
     (coefficient s_i) moves by s_i (alpha + beta k) at frame k, which is s_i (alpha + beta tau_i) at its
     own time plus s_i beta per frame after it: added to its position and velocity exactly."""
     line = torch.from_numpy(_straight_line(mode.path.detach().double().cpu().numpy())).to(g.device, torch.float32)
-    coef = mode.coef.detach().to(g.device, torch.float32)
-    s = (coef[0] + g.vel.detach() @ coef[1:])[:, None]
+    s = mode.detach().to(g.device).factors(g.vel)[:, None]
     return Gaussians(**{**{n: getattr(g, n).detach() for n in ATTRIBUTE_NAMES},
                         "xy": g.xy.detach() + s * (line[0] + line[1] * g.tau.detach()),
                         "vel": g.vel.detach() + s * line[1]})

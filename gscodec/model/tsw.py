@@ -195,15 +195,18 @@ class MotionMode:
             raise InputError(f"a segment with a motion mode renders only the frames 0..{self.frames - 1}, "
                              f"at whole times; asked for {t.tolist()}")
 
-    def shifts(self, g: Gaussians, ids: Tensor, frame: Tensor) -> Tensor:
-        """(M, 2) displacements of Gaussians ``ids`` at frame indices ``frame`` (M,).
+    def factors(self, vel: Tensor) -> Tensor:
+        """(N,) each Gaussian's share s = a + b · vx + c · vy of the path, from velocities (N, 2).
 
         The velocity enters as a value, not as a path for gradients: training moves the coefficients
         and the path, and a Gaussian's velocity only through its own motion.
         """
-        coef = self.coef.to(g.xy.dtype)
-        s = coef[0] + g.vel.detach()[ids] @ coef[1:]
-        return s[:, None] * self.path.to(g.xy.dtype)[frame]
+        coef = self.coef.to(vel.dtype)
+        return coef[0] + vel.detach() @ coef[1:]
+
+    def shifts(self, g: Gaussians, ids: Tensor, frame: Tensor) -> Tensor:
+        """(M, 2) displacements of Gaussians ``ids`` at frame indices ``frame`` (M,)."""
+        return self.factors(g.vel[ids])[:, None] * self.path.to(g.xy.dtype)[frame]
 
 
 def active_pairs(g: Gaussians, ts: Tensor) -> tuple[Tensor, Tensor]:
